@@ -1,0 +1,99 @@
+"""The `tfmix` CLI end to end on a tiny split, and its one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfmix.cli import main
+
+TINY = ["--limit", "200", "--hidden-units", "32", "--latent-dim", "4", "--batch-size", "50"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("cli") / "run")
+    assert main(["train", "gmvae", "--dataset", "mnist", "--epochs", "1", "--seed", "3", "--out", out] + TINY) == 0
+    return out
+
+
+@pytest.mark.mnist_data
+def test_train_writes_a_complete_run(run_dir):
+    for name in ("run.json", "model.keras", "progress.json", "log.csv", "backup", "tensorboard"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    progress = json.load(open(os.path.join(run_dir, "progress.json")))
+    assert progress["epochs_done"] == 1
+    header = open(os.path.join(run_dir, "log.csv")).readline()
+    for col in ("neg_elbo", "kl_y", "kl_z", "reconstruction", "test_acc_hungarian", "test_acc_majority"):
+        assert col in header
+
+
+@pytest.mark.mnist_data
+def test_rerun_resumes_and_extends(run_dir):
+    assert main(["train", "gmvae", "--dataset", "mnist", "--epochs", "2", "--seed", "3", "--out", run_dir] + TINY) == 0
+    assert json.load(open(os.path.join(run_dir, "progress.json")))["epochs_done"] == 2
+    rows = open(os.path.join(run_dir, "log.csv")).read().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1"]  # epoch 0 not redone
+
+
+@pytest.mark.mnist_data
+def test_evaluate_json_and_table(run_dir, capsys):
+    assert main(["evaluate", run_dir, "--json", "--ll-samples", "3", "--ll-limit", "50"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    for key in ("acc_hungarian", "acc_majority", "nmi", "ari", "knn_error_k3", "knn_error_k5",
+                "knn_error_k10", "test_log_likelihood", "test_neg_elbo"):
+        assert key in res, key
+    assert 0 <= res["acc_hungarian"] <= res["acc_majority"] <= 1
+    assert res["test_log_likelihood"] < 0 and res["ll_samples"] == 3
+    assert os.path.exists(os.path.join(run_dir, "metrics.json"))
+    assert main(["evaluate", run_dir, "--ll-samples", "0"]) == 0
+    assert "acc_hungarian" in capsys.readouterr().out
+
+
+@pytest.mark.mnist_data
+def test_sample_and_plot_latent_write_pngs(run_dir, tmp_path):
+    grid, lat = str(tmp_path / "grid.png"), str(tmp_path / "latent.png")
+    assert main(["sample", run_dir, "--out", grid, "--per-cluster", "4"]) == 0
+    assert main(["plot-latent", run_dir, "--out", lat, "--limit", "100"]) == 0
+    for path in (grid, lat):
+        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.mnist_data
+def test_settings_mismatch_is_refused(run_dir, capsys):
+    code = main(["train", "m2", "--epochs", "1", "--out", run_dir] + TINY)
+    assert code == 2
+    assert "different settings" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "nope", "--out", "x"], "invalid choice: 'nope'"),
+        (["train", "gmvae", "--dataset", "cifar", "--out", "x"], "invalid choice: 'cifar'"),
+        (["train", "gmvae", "--epochs", "0", "--out", "x"], "expected an integer >= 1"),
+        (["train", "gmvae"], "--out"),
+        (["evaluate", "/nonexistent/run"], "no run directory"),
+        (["sample", "/tmp", "--out", "g.png"], "is not a tfmix run"),
+        (["frobnicate"], "invalid choice"),
+        (["train", "gmvae", "--out", "x", "--param", "oops"], "NAME=VALUE"),
+        (["train", "vae", "--out", "x", "--num-clusters", "3"], "num_clusters"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("tfmix: error:") and needle in err[-1]
+    assert not any("Traceback" in line for line in err)
+
+
+def test_console_script_exit_code_and_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfmix.cli", "evaluate", str(tmp_path / "missing")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("tfmix: error: no run directory")

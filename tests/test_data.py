@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from tfmix import data
+
+pytestmark = pytest.mark.mnist_data
+
+
+def test_loaders_scale_and_shape():
+    x, y = data.load_numpy("mnist", "test", limit=100)
+    assert x.shape == (100, 28, 28, 1) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9
+    assert y.shape == (100,)
+    xf, yf = data.load_numpy("fashion_mnist", "test", limit=10)
+    assert xf.shape == (10, 28, 28, 1) and yf is not None
+    xb, yb = data.load_numpy("binarized_mnist", "validation", limit=10)
+    assert set(np.unique(xb)) <= {0.0, 1.0} and yb is None
+
+
+def test_dynamic_binarisation_is_fresh_each_epoch_and_seeded():
+    ds = data.load("mnist", "train[:200]", batch_size=200, shuffle=False, seed=1)
+    e1, e2 = [next(iter(ds)).numpy() for _ in range(2)]
+    assert set(np.unique(e1)) == {0.0, 1.0}
+    assert (e1 != e2).mean() > 0.01  # a new sample each pass
+    again = next(iter(data.load("mnist", "train[:200]", batch_size=200, shuffle=False, seed=1))).numpy()
+    np.testing.assert_array_equal(e1, again)  # reproducible from the seed
+    # its mean follows the grey levels
+    grey, _ = data.load_numpy("mnist", "train[:200]")
+    assert abs(e1.mean() - grey.mean()) < 0.01
+
+
+def test_test_split_binarisation_is_fixed_and_flat_option():
+    ds = data.load("mnist", "test[:100]", batch_size=100, labels=True, flatten=True)
+    (a, ya), (b, yb) = [next(iter(ds)) for _ in range(2)]
+    assert a.shape == (100, 784)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    none = next(iter(data.load("mnist", "test[:100]", batch_size=100, binarize="none")))
+    assert len(np.unique(none.numpy())) > 2
+
+
+def test_labelled_subset_balanced_and_reproducible():
+    _, y = data.load_numpy("mnist", "train", limit=5000)
+    idx = data.labelled_subset(y, 100, seed=0, num_classes=10)
+    assert len(idx) == 100 and len(set(idx)) == 100
+    assert np.all(np.bincount(y[idx], minlength=10) == 10)
+    np.testing.assert_array_equal(idx, data.labelled_subset(y, 100, seed=0, num_classes=10))
+    assert not np.array_equal(idx, data.labelled_subset(y, 100, seed=1, num_classes=10))
+    with pytest.raises(ValueError, match="num_labels"):
+        data.labelled_subset(y, 5, num_classes=10)
+
+
+def test_semi_supervised_stream():
+    ds, idx = data.semi_supervised("mnist", 20, batch_size=50, limit=1000, seed=0)
+    _, y = data.load_numpy("mnist", "train", limit=1000)
+    batches = list(ds)
+    assert len(batches) == 20  # one pass over the 1000 unlabelled images
+    seen = np.concatenate([b["y_labelled"].numpy() for b in batches])
+    assert batches[0]["x"].shape == (50, 28, 28, 1)
+    assert batches[0]["x_labelled"].shape == (20, 28, 28, 1)
+    assert np.all(np.bincount(seen, minlength=10) == np.bincount(seen, minlength=10)[0])
+    assert set(np.unique(y[idx])) == set(range(10))
+
+
+def test_unknown_dataset_and_split():
+    with pytest.raises(ValueError, match="unknown dataset"):
+        data.load("cifar10", "train")
+    with pytest.raises(ValueError, match="no split"):
+        data.load("mnist", "validation")
+    with pytest.raises(ValueError, match="no labels"):
+        data.load("binarized_mnist", "train", labels=True)

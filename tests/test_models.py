@@ -1,0 +1,186 @@
+"""The shared public API, saving and distribution, for every model."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfmix
+from conftest import tiny_model
+
+ALL = sorted(tfmix.MODELS)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_public_api_shapes_and_probabilities(name, binary_images):
+    model = tiny_model(name)
+    x = binary_images[:10]
+    probs = model.cluster_probs(x)
+    assert probs.shape == (10, model.num_clusters)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    assert np.all(probs >= 0)
+    assert model.encode(x).shape[0] == 10
+    rec = model.reconstruct(x.reshape(10, -1))  # flat input accepted too
+    assert rec.shape == (10, 28, 28, 1) and rec.min() >= 0 and rec.max() <= 1
+    gen = model.generate(0, n=4, seed=3)
+    assert gen.shape == (4, 28, 28, 1)
+    np.testing.assert_array_equal(gen, model.generate(0, n=4, seed=3))
+    assert not np.array_equal(gen, model.generate(0, n=4, seed=4))
+    ll = model.log_likelihood(x, num_samples=4)
+    assert ll.shape == (10,) and np.all(np.isfinite(ll)) and np.all(ll < 0)
+    # model(x) is q(y|x) too (what `predict` returns)
+    np.testing.assert_allclose(model.predict(x, verbose=0), probs, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["m2", "modified_m2", "gmvae"])
+def test_generation_is_conditioned_on_the_cluster(name):
+    """generate(c) decodes z ~ p(z | y = c) with the decoder given y = c."""
+    model = tiny_model(name)
+    K = model.num_clusters
+    clusters = np.arange(K, dtype=np.int32)
+    seed = tf.constant([7, 0], tf.int32)
+    gen = model.generate(clusters, seed=7).reshape(K, -1)
+    y1 = tf.one_hot(clusters, K)
+    z = model.prior_z(y1).sample(seed=seed)
+    expected = tf.sigmoid(model.decode_logits(z, y1)).numpy()
+    np.testing.assert_allclose(gen, expected, atol=1e-6)
+    # and the cluster matters: the K rows differ
+    assert len({row.tobytes() for row in np.round(gen, 5)}) == K
+
+
+def test_gmvae_generation_uses_the_cluster_prior():
+    """With near-zero prior scales, generate(c) must decode exactly mu_c."""
+    model = tiny_model("gmvae")
+    model.prior_raw_scale.assign(np.full(model.prior_raw_scale.shape, -30.0, "float32"))
+    gen = model.generate([2, 0], seed=0).reshape(2, -1)
+    expected = tf.sigmoid(model.decoder(tf.gather(model.prior_loc, [2, 0]))).numpy()
+    np.testing.assert_allclose(gen, expected, atol=1e-4)
+
+
+def test_dilokthanakul_generation_uses_the_cluster_component():
+    model = tiny_model("dilokthanakul_gmvae", w_dim=2)
+    gen = model.generate(np.arange(4, dtype=np.int32), seed=5)
+    assert len({g.tobytes() for g in np.round(gen, 5)}) == 4
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_keras_round_trip_identical_outputs_and_optimizer_state(name, binary_images, tmp_path):
+    model = tiny_model(name)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(binary_images, epochs=1, batch_size=16, verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    x = binary_images[:6]
+    for fn in ("cluster_probs", "encode", "reconstruct"):
+        np.testing.assert_array_equal(getattr(loaded, fn)(x), getattr(model, fn)(x))
+    np.testing.assert_array_equal(loaded.generate(0, 3, seed=1), model.generate(0, 3, seed=1))
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 3
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_fit_lowers_the_loss_on_real_digits():
+    pytest.importorskip("tensorflow_datasets")
+    from tfmix import data
+
+    ds = data.load("mnist", "train[:400]", batch_size=50, seed=0)
+    model = tfmix.GMVAE(num_clusters=10, latent_dim=8, hidden_units=(64,), seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    hist = model.fit(ds, epochs=6, verbose=0).history
+    assert hist["loss"][-1] < hist["loss"][0] - 50
+    for term in ("reconstruction", "kl_z", "kl_y", "neg_elbo"):
+        assert term in hist
+
+
+test_fit_lowers_the_loss_on_real_digits = pytest.mark.mnist_data(test_fit_lowers_the_loss_on_real_digits)
+
+
+def test_semi_supervised_m2_uses_labels(binary_images):
+    model = tiny_model("m2", labelled=True, classification_weight=5.0)
+    model.compile(optimizer="adam")
+    y = np.arange(len(binary_images)) % 4
+    ds = tf.data.Dataset.from_tensor_slices(
+        {"x": binary_images, "x_labelled": binary_images, "y_labelled": y}
+    ).batch(16)
+    hist = model.fit(ds, epochs=2, verbose=0).history
+    for key in ("labelled_classification", "labelled_neg_elbo", "neg_elbo", "accuracy"):
+        assert key in hist
+    assert model.classify(binary_images[:5]).shape == (5,)
+    with pytest.raises(ValueError, match="not trained with labels"):
+        tiny_model("gmvae").classify(binary_images[:2])
+
+
+class _DeterministicVAE(tfmix.GaussVAE):
+    """q(z|x) with a negligible scale: the gradient no longer depends on
+    the sampling noise, so one step can be compared across strategies."""
+
+    def q_z(self, x):
+        from tfmix import distributions as D
+
+        loc, _ = self.qz_head(self.encoder(x))
+        return D.diag_gaussian(loc, 1e-6 * tf.ones_like(loc))
+
+
+def _one_sgd_step(strategy, x, init_weights):
+    with strategy.scope():
+        model = _DeterministicVAE(hidden_units=(8,), latent_dim=2, seed=0)
+        model.set_weights(init_weights)
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit(x, epochs=1, batch_size=len(x), verbose=0, shuffle=False)
+    return model.get_weights()
+
+
+def test_mirrored_strategy_matches_single_device(binary_images, mirrored):
+    """Two replicas, each with half the batch: the loss divided by the
+    number of replicas gives the same step as one device on the batch."""
+    x = binary_images[:16]
+    init = _DeterministicVAE(hidden_units=(8,), latent_dim=2, seed=0).get_weights()
+    w_single = _one_sgd_step(tf.distribute.get_strategy(), x, init)
+    w_mirror = _one_sgd_step(mirrored, x, init)
+    moved = sum(np.abs(a - b).sum() for a, b in zip(w_single, init))
+    assert moved > 1e-3
+    for a, b in zip(w_single, w_mirror):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+
+
+def test_mirrored_fit_of_a_mixture_model(binary_images, mirrored):
+    with mirrored.scope():
+        model = tiny_model("gmvae")
+        model.compile(optimizer="adam")
+    hist = model.fit(binary_images, epochs=2, batch_size=16, verbose=0).history
+    assert np.all(np.isfinite(hist["loss"]))
+
+
+@pytest.mark.parametrize(
+    "bad, err, match",
+    [
+        (np.zeros((2, 27, 28, 1), "float32"), ValueError, "shape"),
+        (np.zeros((0, 28, 28, 1), "float32"), ValueError, "empty"),
+        (np.full((2, 28, 28, 1), 2.0, "float32"), ValueError, r"\[0, 1\]"),
+        (np.full((2, 784), np.nan, "float32"), ValueError, "NaN"),
+        (np.array([["a"] * 784]), TypeError, "dtype"),
+    ],
+)
+def test_bad_images_give_clear_errors(bad, err, match):
+    model = tiny_model("gmvae")
+    with pytest.raises(err, match=match):
+        model.cluster_probs(bad)
+
+
+def test_bad_arguments_give_clear_errors():
+    model = tiny_model("gmvae")
+    with pytest.raises(ValueError, match="cluster"):
+        model.generate(4, n=2)
+    with pytest.raises(ValueError, match="num_clusters"):
+        tfmix.GMVAE(num_clusters=0)
+    with pytest.raises(ValueError, match="method"):
+        tfmix.ModifiedM2(method="bogus")
+    with pytest.raises(ValueError, match="unknown model"):
+        tfmix.get_model_class("nope")
+    with pytest.raises(ValueError, match="labels"):
+        tfmix.GaussVAE(labelled=True)

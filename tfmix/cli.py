@@ -1,0 +1,206 @@
+"""The `tfmix` command line.
+
+    tfmix train MODEL --dataset mnist --epochs N --batch-size B --seed S --out DIR
+    tfmix evaluate DIR [--json]
+    tfmix sample DIR --out grid.png
+    tfmix plot-latent DIR --out latent.png
+
+Every error (unknown model or dataset, missing run directory, bad flag) is
+one line on stderr and exit code 2.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """An error reported to the user as one line with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise CLIError(message)
+
+
+def _int_list(text):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}")
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive ints, got {text!r}")
+    return values
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _model_kwargs(args):
+    kwargs = {}
+    for key in ("num_clusters", "latent_dim", "hidden_units", "classification_weight"):
+        value = getattr(args, key, None)
+        if value is not None:
+            kwargs[key] = value
+    for item in args.param or []:
+        if "=" not in item:
+            raise CLIError(f"--param expects NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            kwargs[k] = json.loads(v)
+        except json.JSONDecodeError:
+            kwargs[k] = v
+    return kwargs
+
+
+def cmd_train(args):
+    from tfmix import training
+
+    config = training.run_config(
+        args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
+        seed=args.seed, learning_rate=args.learning_rate, num_labels=args.labels,
+        binarize=args.binarize, limit=args.limit, model_kwargs=_model_kwargs(args),
+        strategy=args.strategy,
+    )
+    try:
+        training.build_model(config)  # validates the model arguments early
+    except TypeError as e:
+        raise CLIError(f"bad model argument: {e}")
+    training.train(config, args.out, verbose=1 if sys.stdout.isatty() else 2)
+    print(f"trained {args.model} on {args.dataset}: run directory {args.out}")
+
+
+def cmd_evaluate(args):
+    from tfmix import training
+
+    results = training.evaluate_run(
+        args.run_dir, ll_samples=args.ll_samples, ll_limit=args.ll_limit
+    )
+    from tfmix.utils import atomic_write_json
+
+    atomic_write_json(os.path.join(args.run_dir, "metrics.json"), results)
+    if args.json:
+        print(json.dumps(results, indent=2, sort_keys=True))
+        return
+    width = max(len(k) for k in results)
+    print(f"{'metric':<{width}}  value")
+    for k, v in results.items():
+        v = f"{v:.4f}" if isinstance(v, float) else str(v)
+        print(f"{k:<{width}}  {v}")
+
+
+def cmd_sample(args):
+    from tfmix import plots, training
+
+    _, model = training.load_run(args.run_dir)
+    import numpy as np
+
+    k = model.num_clusters
+    per = args.per_cluster
+    rows = k if k > 1 else per
+    clusters = np.repeat(np.arange(k), per if k > 1 else per * per)
+    images = model.generate(clusters, seed=args.seed)
+    labels = [f"y={c}" for c in range(k)] if k > 1 else None
+    _ensure_parent(args.out)
+    plots.image_grid(images, rows, labels, out=args.out, title=f"{type(model).__name__}: one row per cluster")
+    print(f"wrote {len(images)} samples ({k} cluster(s)) to {args.out}")
+
+
+def cmd_plot_latent(args):
+    from tfmix import plots, training
+
+    config, model = training.load_run(args.run_dir)
+    x, y = training._test_arrays(dict(config, limit=args.limit))
+    z2 = plots.project_2d(model.encode(x), args.method, seed=config["seed"])
+    clusters = model.cluster_probs(x).argmax(-1)
+    panels = ([("true label", y)] if y is not None else []) + [("cluster argmax q(y|x)", clusters)]
+    _ensure_parent(args.out)
+    plots.latent_scatter(z2, panels, args.out, title=f"{type(model).__name__} latent ({args.method})")
+    print(f"wrote the latent of {len(x)} test images ({args.method}) to {args.out}")
+
+
+def _ensure_parent(path):
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise CLIError(f"output directory {parent!r} does not exist")
+
+
+def build_parser():
+    from tfmix.data import BINARIZE, DATASETS
+    from tfmix.models import MODELS
+
+    p = _Parser(prog="tfmix", description="Cluster-aware mixture VAEs in Keras 3 + TFP")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model (resumes a killed run)")
+    t.add_argument("model", choices=sorted(MODELS))
+    t.add_argument("--dataset", default="mnist", choices=list(DATASETS))
+    t.add_argument("--epochs", type=_positive_int, default=10)
+    t.add_argument("--batch-size", type=_positive_int, default=100)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--learning-rate", type=float, default=1e-3)
+    t.add_argument("--labels", type=int, default=0, help="number of labelled examples (balanced)")
+    t.add_argument("--binarize", choices=BINARIZE, default=None)
+    t.add_argument("--limit", type=_positive_int, default=None, help="use only the first N examples of each split")
+    t.add_argument("--num-clusters", type=_positive_int)
+    t.add_argument("--latent-dim", type=_positive_int)
+    t.add_argument("--hidden-units", type=_int_list, help="e.g. 512,512")
+    t.add_argument("--classification-weight", type=float)
+    t.add_argument("--param", action="append", help="other model argument NAME=VALUE (JSON value)")
+    t.add_argument("--strategy", choices=["default", "mirrored"], default="default")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="all metrics of a run on the test split")
+    e.add_argument("run_dir")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--ll-samples", type=int, default=100, help="importance samples (0: skip)")
+    e.add_argument("--ll-limit", type=_positive_int, default=None, help="test examples for the log-likelihood")
+    e.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("sample", help="a PNG grid with one row of samples per cluster")
+    s.add_argument("run_dir")
+    s.add_argument("--out", required=True)
+    s.add_argument("--per-cluster", type=_positive_int, default=10)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+
+    pl = sub.add_parser("plot-latent", help="2-D projection of the latent, by label and by cluster")
+    pl.add_argument("run_dir")
+    pl.add_argument("--out", required=True)
+    pl.add_argument("--method", choices=["pca", "tsne"], default="pca")
+    pl.add_argument("--limit", type=_positive_int, default=2000)
+    pl.set_defaults(func=cmd_plot_latent)
+    return p
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        args = build_parser().parse_args(argv)
+        args.func(args)
+    except CLIError as e:
+        print(f"tfmix: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"tfmix: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tfmix: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

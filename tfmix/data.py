@@ -1,0 +1,211 @@
+"""Datasets through the real `tensorflow_datasets` loaders.
+
+`tfds.load` reads prepared data from `data_dir` (default: `$TFDS_DATA_DIR`,
+else tfds' own default). With `download=False` (the default here) nothing is
+ever downloaded: a dataset that is not prepared gives a clear error.
+
+Example:
+>>> ds = load("mnist", "train", batch_size=100, binarize="dynamic")  # doctest: +SKIP
+>>> x_test, y_test = load_numpy("mnist", "test")  # doctest: +SKIP
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+#: dataset name -> (splits, has labels, number of classes)
+DATASETS = {
+    "mnist": (("train", "test"), True, 10),
+    "fashion_mnist": (("train", "test"), True, 10),
+    "binarized_mnist": (("train", "validation", "test"), False, None),
+}
+BINARIZE = ("dynamic", "none")
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def check_dataset(name, split=None):
+    """Raises a clear ValueError for an unknown dataset or split."""
+    if name not in DATASETS:
+        raise ValueError(
+            f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}"
+        )
+    if split is not None:
+        base = split.split("[")[0]
+        if base not in DATASETS[name][0]:
+            raise ValueError(
+                f"dataset {name!r} has no split {base!r}; splits: "
+                f"{', '.join(DATASETS[name][0])}"
+            )
+
+
+def _tfds_load(name, split, data_dir, shuffle_files=False):
+    import tensorflow_datasets as tfds
+
+    check_dataset(name, split)
+    data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
+    try:
+        return tfds.load(
+            name, split=split, data_dir=data_dir, download=False,
+            shuffle_files=shuffle_files,
+        )
+    except (AssertionError, FileNotFoundError, tf.errors.NotFoundError) as e:
+        raise FileNotFoundError(
+            f"dataset {name!r} is not prepared under {data_dir or 'the tfds default dir'}"
+            f" (set TFDS_DATA_DIR or pass data_dir); tfds said: {e}"
+        ) from None
+
+
+def _scale(example):
+    x = tf.cast(example["image"], tf.float32)
+    if example["image"].dtype == tf.uint8:
+        x = x / 255.0
+    return x
+
+
+def load_numpy(name, split, data_dir=None, limit=None):
+    """The whole split as NumPy: images float32 [N, 28, 28, 1] in [0, 1]
+    and labels int64 [N] (None for unlabelled datasets)."""
+    ds = _tfds_load(name, split, data_dir)
+    if limit is not None:
+        ds = ds.take(int(limit))
+    xs, ys = [], []
+    for batch in ds.batch(10000).as_numpy_iterator():
+        xs.append(batch["image"])
+        if "label" in batch:
+            ys.append(batch["label"])
+    x = np.concatenate(xs).astype(np.float32)
+    if x.max() > 1.0:
+        x /= 255.0
+    y = np.concatenate(ys).astype(np.int64) if ys else None
+    return x, y
+
+
+def binarize_dynamic(x, seed):
+    """A Bernoulli(x) sample of each pixel, from a stateless [2] seed."""
+    u = tf.random.stateless_uniform(tf.shape(x), seed=seed, dtype=x.dtype)
+    return tf.cast(u < x, x.dtype)
+
+
+def _pipeline(ds, *, binarize, seed, shuffle, batch_size, flatten, repeat,
+              fresh_each_epoch, cache=True, drop_remainder=False):
+    """scale -> cache -> (shuffle) -> (binarise) -> batch -> prefetch.
+
+    Dynamic binarisation draws a new sample of every image at every pass
+    over the data (`fresh_each_epoch`), from seeds derived from `seed`, so a
+    run is reproducible; with `fresh_each_epoch=False` (test splits) every
+    pass sees the same binarisation.
+    """
+    if binarize not in BINARIZE:
+        raise ValueError(f"`binarize` must be one of {BINARIZE}, got {binarize!r}")
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(10000, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    if binarize == "dynamic":
+        seeds = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=fresh_each_epoch
+        ).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds)).map(
+            lambda el, s: (binarize_dynamic(el[0], tf.cast(s % 2**31, tf.int32)),)
+            + tuple(el[1:]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    if flatten:
+        ds = ds.map(lambda *el: (tf.reshape(el[0], [-1]),) + tuple(el[1:]))
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def load(name, split, *, batch_size=100, binarize="dynamic", labels=False,
+         shuffle=None, seed=0, flatten=False, repeat=False, data_dir=None,
+         limit=None):
+    """A batched `tf.data.Dataset` of images in [0, 1] (or binarised).
+
+    Args:
+        name: "mnist", "fashion_mnist" or "binarized_mnist".
+        split: "train", "test", "validation" or a tfds slice ("train[:500]").
+        binarize: "dynamic" (a fresh Bernoulli sample each epoch on training
+            splits, a fixed one on others) or "none".
+        labels: yield `(x, y)` batches; otherwise batches of images only.
+        shuffle: defaults to True for training splits.
+        limit: keep only the first `limit` examples.
+    """
+    check_dataset(name, split)
+    if labels and not DATASETS[name][1]:
+        raise ValueError(f"dataset {name!r} has no labels")
+    if int(batch_size) < 1:
+        raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
+    training = split.split("[")[0] == "train"
+    shuffle = training if shuffle is None else shuffle
+    ds = _tfds_load(name, split, data_dir)
+    if limit is not None:
+        ds = ds.take(int(limit))
+    if labels:
+        ds = ds.map(lambda e: (_scale(e), e["label"]))
+    else:
+        ds = ds.map(lambda e: (_scale(e),))
+    ds = _pipeline(
+        ds, binarize=binarize, seed=seed, shuffle=shuffle, batch_size=batch_size,
+        flatten=flatten, repeat=repeat, fresh_each_epoch=training,
+    )
+    if not labels:
+        ds = ds.map(lambda x: x)  # 1-tuples -> plain image batches
+    return ds
+
+
+def labelled_subset(y, num_labels, seed=0, num_classes=None):
+    """Indices of `num_labels` examples, balanced across classes, fixed by `seed`.
+
+    Each class gets `num_labels // num_classes` examples (the first
+    `num_labels % num_classes` classes one more).
+    """
+    y = np.asarray(y)
+    classes = np.arange(num_classes) if num_classes else np.unique(y)
+    n = int(num_labels)
+    if n < len(classes):
+        raise ValueError(
+            f"`num_labels` must be at least the number of classes ({len(classes)}), got {n}"
+        )
+    rng = np.random.default_rng(seed)
+    per_class = [n // len(classes) + (i < n % len(classes)) for i in range(len(classes))]
+    idx = []
+    for c, k in zip(classes, per_class):
+        pool = np.flatnonzero(y == c)
+        if len(pool) < k:
+            raise ValueError(f"class {c} has only {len(pool)} examples, {k} requested")
+        idx.append(rng.choice(pool, size=k, replace=False))
+    return np.sort(np.concatenate(idx))
+
+
+def semi_supervised(name, num_labels, *, batch_size=100, labelled_batch_size=None,
+                    binarize="dynamic", seed=0, data_dir=None, limit=None):
+    """Unlabelled training data with a balanced labelled subset streamed beside it.
+
+    Yields dicts `{"x": [B, 28, 28, 1], "x_labelled": [B_l, ...],
+    "y_labelled": [B_l]}`: every batch of the (whole, unlabelled) training
+    split comes with a batch of the `num_labels` labelled examples, repeated
+    as often as needed. Returns `(dataset, labelled_indices)`.
+    """
+    check_dataset(name, "train")
+    if not DATASETS[name][1]:
+        raise ValueError(f"dataset {name!r} has no labels")
+    x, y = load_numpy(name, "train", data_dir=data_dir, limit=limit)
+    idx = labelled_subset(y, num_labels, seed=seed, num_classes=DATASETS[name][2])
+    lb = int(labelled_batch_size or min(batch_size, len(idx)))
+    unl = _pipeline(
+        tf.data.Dataset.from_tensor_slices((x,)), binarize=binarize, seed=seed,
+        shuffle=True, batch_size=batch_size, flatten=False, repeat=False,
+        fresh_each_epoch=True, cache=False,
+    )
+    lab = _pipeline(
+        tf.data.Dataset.from_tensor_slices((x[idx], y[idx])), binarize=binarize,
+        seed=seed + 1, shuffle=True, batch_size=lb, flatten=False, repeat=True,
+        fresh_each_epoch=True, cache=False, drop_remainder=True,
+    )
+    ds = tf.data.Dataset.zip((unl, lab)).map(
+        lambda u, l: {"x": u[0], "x_labelled": l[0], "y_labelled": l[1]}
+    )
+    return ds, idx

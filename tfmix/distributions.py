@@ -1,0 +1,71 @@
+"""The distributions every tfmix model is built from, in one place.
+
+All densities and KL divergences in tfmix come from TensorFlow Probability;
+these helpers only fix the conventions (event shapes, parameterisations) so
+that each model's loss reads as the paper writes it.
+
+Conventions: images are flattened to vectors of length `D_x` inside models,
+so a likelihood over one image has event shape `[D_x]`; latent Gaussians are
+diagonal with event shape `[D_z]`; a cluster variable over `K` values is a
+`tfd.Categorical` with batch shape `[...]`.
+"""
+
+import math
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfd = tfp.distributions
+
+# Smallest standard deviation a Gaussian head may produce; keeps log densities
+# finite when a softplus output underflows.
+MIN_SCALE = 1e-4
+
+
+def bernoulli_likelihood(logits):
+    """p(x | .) as independent Bernoulli pixels; event shape = last axis."""
+    return tfd.Independent(
+        tfd.Bernoulli(logits=logits, dtype=logits.dtype),
+        reinterpreted_batch_ndims=1,
+    )
+
+
+def diag_gaussian(loc, scale):
+    """A Gaussian with diagonal covariance; event shape = last axis."""
+    return tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale)
+
+
+def standard_normal(dim, dtype=tf.float32):
+    """The N(0, I) prior over a `dim`-dimensional latent."""
+    return tfd.MultivariateNormalDiag(
+        loc=tf.zeros([dim], dtype), scale_diag=tf.ones([dim], dtype)
+    )
+
+
+def uniform_categorical(num_classes, dtype=tf.float32):
+    """The uniform prior p(y) = 1/K."""
+    return tfd.Categorical(logits=tf.zeros([num_classes], dtype))
+
+
+def categorical(logits):
+    """q(y | x) from unnormalised logits (batch shape = leading axes)."""
+    return tfd.Categorical(logits=logits)
+
+
+def log_mean_exp(log_w, axis=-1):
+    """log (1/S) sum_s exp(log_w_s): the importance-weighted estimate."""
+    num = tf.cast(tf.shape(log_w)[axis], log_w.dtype)
+    return tf.reduce_logsumexp(log_w, axis=axis) - tf.math.log(num)
+
+
+def log_uniform(num_classes):
+    """log p(y) for the uniform prior over `num_classes` values."""
+    return -math.log(num_classes)
+
+
+def standard_normal_like(batch_shape, dim, dtype=tf.float32):
+    """N(0, I) over a `dim`-dimensional latent with an explicit batch shape."""
+    shape = tf.concat([batch_shape, [dim]], 0)
+    return tfd.MultivariateNormalDiag(
+        loc=tf.zeros(shape, dtype), scale_diag=tf.ones(shape, dtype)
+    )

@@ -1,0 +1,76 @@
+"""The "modified M2" of Rui Shu's post "Gaussian Mixture VAE: Lessons in
+variational inference, generative modeling, and deep learning" (2016).
+
+As M2, but the decoder's first hidden layer is h = W_y y + W_z z with W_z
+diagonal and positive: h = mu(y) + sigma(y) * z, so that h | y is a proper
+Gaussian (and h a Gaussian mixture) while p(z) = N(0, I). Then
+`method` (identity / relu / layer) is applied to h and the rest of the
+decoder follows. With `shared_scale=True` sigma does not depend on y (the
+post's constant-variance variant).
+"""
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from tfmix import distributions as D
+from tfmix.models.marginal import MarginalMixtureVAE
+from tfmix.networks import Decoder
+
+METHODS = ("identity", "relu", "layer")
+
+
+@keras.saving.register_keras_serializable(package="tfmix")
+class ModifiedM2(MarginalMixtureVAE):
+    """Shu's modified M2.
+
+    Args:
+        method: what follows h = W_y y + W_z z: "identity", "relu" or
+            "layer" (a dense ReLU layer of `hidden_units[0]` units).
+        shared_scale: sigma (the diagonal of W_z) shared by all y.
+
+    Example:
+    >>> model = ModifiedM2(method="relu")
+    """
+
+    def __init__(self, method="relu", shared_scale=False, **kwargs):
+        if method not in METHODS:
+            raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+        self.method = method
+        self.shared_scale = bool(shared_scale)
+        super().__init__(**kwargs)
+
+    def build_generative(self):
+        K, Dz = self.num_clusters, self.latent_dim
+        self.h_loc = self.add_weight(name="h_loc", shape=(K, Dz), initializer="glorot_uniform")
+        self.h_loc_bias = self.add_weight(name="h_loc_bias", shape=(Dz,), initializer="zeros")
+        self.h_raw_scale = self.add_weight(
+            name="h_raw_scale", shape=(1 if self.shared_scale else K, Dz),
+            initializer="glorot_uniform",
+        )
+        self.h_raw_scale_bias = self.add_weight(
+            name="h_raw_scale_bias", shape=(Dz,), initializer="zeros"
+        )
+        hidden = self.hidden_units if self.method == "layer" else self.hidden_units[1:]
+        self.decoder = Decoder(hidden or self.hidden_units[-1:], self.data_dim, name="decoder")
+        self.decoder.build((None, Dz))
+
+    def prior_z(self, y=None):
+        if y is None:
+            return D.standard_normal(self.latent_dim, self.compute_dtype)
+        return D.standard_normal_like(
+            tf.shape(y)[:-1], self.latent_dim, self.compute_dtype
+        )
+
+    def decode_logits(self, z, y):
+        loc = ops.matmul(y, self.h_loc) + self.h_loc_bias
+        raw = self.h_raw_scale if self.shared_scale else ops.matmul(y, self.h_raw_scale)
+        h = loc + (ops.softplus(raw + self.h_raw_scale_bias) + D.MIN_SCALE) * z
+        if self.method == "relu":
+            h = ops.relu(h)
+        return self.decoder(h)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(method=self.method, shared_scale=self.shared_scale)
+        return config

@@ -1,0 +1,266 @@
+"""The training pipeline behind `tfmix train`: a run directory that resumes.
+
+A run directory holds:
+
+- `run.json`: what was asked (model, hyperparameters, data, seed); a rerun
+  of the same command must agree with it (only `epochs` may grow);
+- `model.keras`: the model after the last finished epoch (written
+  atomically every epoch, optimizer state included);
+- `backup/`: Keras `BackupAndRestore` state, so that the same command
+  resumes a killed run from its last finished epoch;
+- `log.csv` (one row per epoch, every ELBO term, test clustering metrics),
+  `tensorboard/`, and `progress.json` (epochs done, cumulative wall time).
+"""
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+from tfmix import data as tdata
+from tfmix import metrics as tmetrics
+from tfmix.models import get_model_class
+from tfmix.utils import atomic_write_json, atomic_save_model, read_json
+
+RUN_FILE = "run.json"
+MODEL_FILE = "model.keras"
+PROGRESS_FILE = "progress.json"
+#: run.json keys that may differ when a run is resumed.
+RESUMABLE_KEYS = ("epochs",)
+
+
+class ClusterEvaluation(keras.callbacks.Callback):
+    """Adds test-set clustering metrics to the logs at the end of each epoch.
+
+    `test_acc_hungarian`, `test_acc_majority`, `test_nmi`, `test_ari` from
+    argmax q(y|x); for models trained with labels also `test_error`.
+    """
+
+    def __init__(self, x_test, y_test, every=1):
+        super().__init__()
+        self.x_test, self.y_test, self.every = x_test, y_test, int(every)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.every:
+            return
+        probs = self.model.cluster_probs(self.x_test)
+        report = tmetrics.clustering_report(self.y_test, probs)
+        for key in ("acc_hungarian", "acc_majority", "nmi", "ari"):
+            logs[f"test_{key}"] = report[key]
+        if self.model.labelled:
+            logs["test_error"] = float(np.mean(probs.argmax(-1) != self.y_test))
+
+
+class RunProgress(keras.callbacks.Callback):
+    """Atomically saves the model and `progress.json` after every epoch.
+
+    Wall time accumulates across resumed sessions.
+    """
+
+    def __init__(self, run_dir):
+        super().__init__()
+        self.run_dir = run_dir
+        prev = read_json(os.path.join(run_dir, PROGRESS_FILE), default={})
+        self.wall_before = float(prev.get("wall_time_s", 0.0))
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        atomic_save_model(self.model, os.path.join(self.run_dir, MODEL_FILE))
+        atomic_write_json(
+            os.path.join(self.run_dir, PROGRESS_FILE),
+            {
+                "epochs_done": epoch + 1,
+                "wall_time_s": round(self.wall_before + time.time() - self.start, 1),
+                "last_logs": {k: float(v) for k, v in (logs or {}).items()},
+            },
+        )
+
+
+def make_strategy(name):
+    import tensorflow as tf
+
+    if name in (None, "default"):
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; known: default, mirrored")
+
+
+def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
+               num_labels=0, binarize=None, limit=None, model_kwargs=None,
+               strategy="default"):
+    """The `run.json` of a run (validated)."""
+    get_model_class(model)
+    tdata.check_dataset(dataset)
+    has_labels = tdata.DATASETS[dataset][1]
+    if binarize is None:
+        binarize = "none" if dataset == "binarized_mnist" else "dynamic"
+    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if int(v) < 1:
+            raise ValueError(f"`{name}` must be >= 1, got {v}")
+    if float(learning_rate) <= 0:
+        raise ValueError(f"`learning_rate` must be > 0, got {learning_rate}")
+    if num_labels and not has_labels:
+        raise ValueError(f"dataset {dataset!r} has no labels for --labels")
+    return {
+        "model": model,
+        "dataset": dataset,
+        "binarize": binarize,
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "seed": int(seed),
+        "learning_rate": float(learning_rate),
+        "num_labels": int(num_labels),
+        "limit": None if limit is None else int(limit),
+        "model_kwargs": dict(model_kwargs or {}),
+        "strategy": strategy,
+    }
+
+
+def build_model(config):
+    """A compiled model for a run config."""
+    cls = get_model_class(config["model"])
+    kwargs = dict(config["model_kwargs"])
+    kwargs.setdefault("seed", config["seed"])
+    if config["num_labels"]:
+        kwargs["labelled"] = True
+    model = cls(**kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
+    return model
+
+
+def _test_arrays(config):
+    """Test images (binarised once, with a fixed seed) and labels."""
+    split = "test" if config["limit"] is None else f"test[:{config['limit']}]"
+    ds = tdata.load(
+        config["dataset"], split, batch_size=1000, binarize=config["binarize"],
+        labels=tdata.DATASETS[config["dataset"]][1], seed=config["seed"],
+    )
+    if tdata.DATASETS[config["dataset"]][1]:
+        xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+        return np.concatenate(xs), np.concatenate(ys)
+    return np.concatenate([x.numpy() for x in ds]), None
+
+
+def train(config, run_dir, verbose=1):
+    """Trains (or resumes) the run `config` in `run_dir`; returns the model."""
+    import tensorflow as tf
+
+    os.makedirs(run_dir, exist_ok=True)
+    run_file = os.path.join(run_dir, RUN_FILE)
+    old = read_json(run_file, default=None)
+    if old is not None:
+        diff = sorted(
+            k for k in set(old) | set(config)
+            if k not in RESUMABLE_KEYS and old.get(k) != config.get(k)
+        )
+        if diff:
+            raise ValueError(
+                f"{run_dir} holds a run with different settings ({', '.join(diff)});"
+                " use another --out"
+            )
+    atomic_write_json(run_file, config)
+    keras.utils.set_random_seed(config["seed"])
+
+    strategy = make_strategy(config["strategy"])
+    with strategy.scope():
+        model = build_model(config)
+    split = "train" if config["limit"] is None else f"train[:{config['limit']}]"
+    global_batch = config["batch_size"]
+    if config["num_labels"]:
+        train_ds, idx = tdata.semi_supervised(
+            config["dataset"], config["num_labels"], batch_size=global_batch,
+            binarize=config["binarize"], seed=config["seed"], limit=config["limit"],
+        )
+        np.save(os.path.join(run_dir, "labelled_indices.npy"), idx)
+    else:
+        train_ds = tdata.load(
+            config["dataset"], split, batch_size=global_batch,
+            binarize=config["binarize"], seed=config["seed"],
+        )
+    x_test, y_test = _test_arrays(config)
+    test_ds = tf.data.Dataset.from_tensor_slices(
+        (x_test, y_test) if y_test is not None else x_test
+    ).batch(1000)
+
+    callbacks = []
+    if y_test is not None:
+        callbacks.append(ClusterEvaluation(x_test, y_test))
+    callbacks += [
+        keras.callbacks.BackupAndRestore(
+            os.path.join(run_dir, "backup"), delete_checkpoint=False
+        ),
+        RunProgress(run_dir),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+    ]
+    model.fit(
+        train_ds, epochs=config["epochs"], validation_data=test_ds,
+        callbacks=callbacks, verbose=verbose,
+    )
+    return model
+
+
+def load_run(run_dir):
+    """(config, model) of a finished or partial run directory."""
+    run_file = os.path.join(run_dir, RUN_FILE)
+    model_file = os.path.join(run_dir, MODEL_FILE)
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError(f"no run directory {run_dir!r}")
+    if not os.path.exists(run_file) or not os.path.exists(model_file):
+        raise FileNotFoundError(
+            f"{run_dir!r} is not a tfmix run (no {RUN_FILE} or {MODEL_FILE}; "
+            "has an epoch finished?)"
+        )
+    config = read_json(run_file)
+    try:
+        model = keras.saving.load_model(model_file)
+    except Exception as e:  # corrupt or foreign file
+        raise ValueError(f"cannot load {model_file}: {type(e).__name__}: {e}") from None
+    return config, model
+
+
+def evaluate_run(run_dir, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
+    """Every metric of a run on its dataset's test split, as a dict."""
+    import tensorflow as tf
+
+    config, model = load_run(run_dir)
+    x_test, y_test = _test_arrays(config)
+    results = {"model": config["model"], "dataset": config["dataset"]}
+    progress = read_json(os.path.join(run_dir, PROGRESS_FILE), default={})
+    results["epochs"] = progress.get("epochs_done")
+    test_ds = tf.data.Dataset.from_tensor_slices(
+        (x_test, y_test) if y_test is not None else x_test
+    ).batch(1000)
+    for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items():
+        results[f"test_{k}"] = float(v)
+    if y_test is not None:
+        probs = model.cluster_probs(x_test)
+        results.update(tmetrics.clustering_report(y_test, probs))
+        if model.labelled:
+            results["test_error"] = float(np.mean(probs.argmax(-1) != y_test))
+        tcfg = dict(config, limit=config["limit"])
+        split = "train" if config["limit"] is None else f"train[:{config['limit']}]"
+        ds = tdata.load(
+            tcfg["dataset"], split, batch_size=1000, binarize=tcfg["binarize"],
+            labels=True, shuffle=False, seed=tcfg["seed"],
+        )
+        xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+        z_train, y_train = model.encode(np.concatenate(xs)), np.concatenate(ys)
+        z_test = model.encode(x_test)
+        for k in knn_ks:
+            if k <= len(y_train):
+                results[f"knn_error_k{k}"] = tmetrics.knn_error(
+                    z_train, y_train, z_test, y_test, k
+                )
+    if ll_samples:
+        x_ll = x_test if ll_limit is None else x_test[: int(ll_limit)]
+        ll = model.log_likelihood(x_ll, num_samples=int(ll_samples))
+        results["test_log_likelihood"] = float(ll.mean())
+        results["ll_samples"] = int(ll_samples)
+        results["ll_examples"] = int(len(x_ll))
+    return results
