@@ -12,6 +12,13 @@ _MODEL_EXPORTS = (
 )
 
 
+def load(name, compile=True):
+    """A zoo preset as a trainable Keras model, e.g. `tfmix.load("gmvae_mnist")`."""
+    from tfmix import presets
+
+    return presets.load(name, compile=compile)
+
+
 def __getattr__(name):
     if name in _MODEL_EXPORTS:
         from tfmix import models
@@ -20,4 +27,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'tfmix' has no attribute {name!r}")
 
 
-__all__ = list(_MODEL_EXPORTS)
+__all__ = list(_MODEL_EXPORTS) + ["load"]

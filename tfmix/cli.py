@@ -4,6 +4,9 @@
     tfmix evaluate DIR [--json]
     tfmix sample DIR --out grid.png
     tfmix plot-latent DIR --out latent.png
+    tfmix export RUN_OR_PRESET --out DIR
+    tfmix zoo list | tfmix zoo show PRESET
+    tfmix demo [--preset gmvae_mnist] [--out demo.png]
 
 Every error (unknown model or dataset, missing run directory, bad flag) is
 one line on stderr and exit code 2.
@@ -129,6 +132,82 @@ def cmd_plot_latent(args):
     print(f"wrote the latent of {len(x)} test images ({args.method}) to {args.out}")
 
 
+def _load_run_or_preset(target):
+    """(model, card or None) from a run directory or a preset name."""
+    from tfmix import presets, training
+
+    if os.path.isdir(target):
+        return training.load_run(target)[1], None
+    if target in presets.PRESETS:
+        return presets.load(target, compile=False), presets.card(target)
+    raise CLIError(
+        f"{target!r} is neither a run directory nor a preset; presets: {', '.join(sorted(presets.PRESETS))}"
+    )
+
+
+def cmd_export(args):
+    from tfmix import export
+
+    model, card = _load_run_or_preset(args.target)
+    ll = args.ll_samples or (card or {}).get("export_ll_samples", 100)
+    try:
+        names = export.export_saved_model(model, args.out, ll_samples=ll, overwrite=args.overwrite)
+    except FileExistsError as e:
+        raise CLIError(str(e))
+    print(f"exported {type(model).__name__} to {args.out}: signatures {', '.join(names)} (log_likelihood: {ll} samples)")
+
+
+def cmd_zoo(args):
+    from tfmix import presets
+
+    if args.action == "list":
+        done = set(presets.published())
+        print(f"{'preset':<24} {'model':<10} {'dataset':<14} {'published':<10} description")
+        for name, r in sorted(presets.PRESETS.items()):
+            print(f"{name:<24} {r['model']:<10} {r['dataset']:<14} {'yes' if name in done else 'no':<10} {r['description']}")
+        return
+    if not args.preset:
+        raise CLIError("zoo show needs a PRESET")
+    presets.check_preset(args.preset)
+    with open(os.path.join(presets.preset_dir(args.preset), "README.md")) as f:
+        print(f.read())
+
+
+def cmd_demo(args):
+    import numpy as np
+
+    from tfmix import metrics, plots, presets
+    from tfmix.data import binarize_dynamic
+
+    import importlib.resources as resources
+
+    with resources.files("tfmix").joinpath("assets/digits.npz").open("rb") as f:
+        digits = np.load(f)
+        images, labels = digits["images"], digits["labels"].astype(np.int64)
+    model = presets.load(args.preset, compile=False)
+    import tensorflow as tf
+
+    x = binarize_dynamic(tf.constant(images[..., None] / 255.0, tf.float32), tf.constant([0, 0])).numpy()
+    clusters = model.cluster_probs(x).argmax(-1)
+    k = model.num_clusters
+    print(f"{args.preset}: {type(model).__name__} with {k} clusters, {presets.card(args.preset)['epochs']} epochs")
+    print(f"clustered {len(x)} real MNIST test digits shipped with tfmix (10 per class):")
+    for c in range(k):
+        members = labels[clusters == c]
+        if len(members):
+            counts = np.bincount(members, minlength=10)
+            top = ", ".join(f"{d}x{n}" for d, n in sorted(enumerate(counts), key=lambda t: -t[1]) if n)
+            print(f"  cluster {c}: {len(members):3d} digits  (label x count: {top})")
+    acc = metrics.cluster_accuracy(labels, clusters, "hungarian")
+    print(f"Hungarian accuracy on these {len(x)} digits: {acc:.2f}")
+    _ensure_parent(args.out)
+    per = 10
+    samples = model.generate(np.repeat(np.arange(k), per), seed=args.seed)
+    plots.image_grid(samples, k, [f"y={c}" for c in range(k)], out=args.out,
+                     title=f"{args.preset}: generated samples, one row per cluster")
+    print(f"wrote {len(samples)} generated samples ({per} per cluster) to {args.out}")
+
+
 def _ensure_parent(path):
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
@@ -181,6 +260,23 @@ def build_parser():
     pl.add_argument("--method", choices=["pca", "tsne"], default="pca")
     pl.add_argument("--limit", type=_positive_int, default=2000)
     pl.set_defaults(func=cmd_plot_latent)
+    x = sub.add_parser("export", help="SavedModel with TF Serving signatures")
+    x.add_argument("target", help="run directory or preset name")
+    x.add_argument("--out", required=True)
+    x.add_argument("--ll-samples", type=_positive_int, default=None)
+    x.add_argument("--overwrite", action="store_true")
+    x.set_defaults(func=cmd_export)
+
+    z = sub.add_parser("zoo", help="list the presets or show a preset's card")
+    z.add_argument("action", choices=["list", "show"])
+    z.add_argument("preset", nargs="?")
+    z.set_defaults(func=cmd_zoo)
+
+    d = sub.add_parser("demo", help="cluster shipped digits with a zoo preset and draw samples")
+    d.add_argument("--preset", default="gmvae_mnist")
+    d.add_argument("--out", default="demo.png")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=cmd_demo)
     return p
 
 
@@ -192,7 +288,7 @@ def main(argv=None):
     except CLIError as e:
         print(f"tfmix: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError) as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"tfmix: error: {msg}", file=sys.stderr)
         return EXIT_USAGE

@@ -21,6 +21,7 @@ def atomic_write_json(path, obj):
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -33,6 +34,7 @@ def atomic_save_model(model, path):
     tmp = _tmp_path(path, suffix=".keras")
     try:
         model.save(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

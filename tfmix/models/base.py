@@ -26,9 +26,6 @@ import math
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
-
-from tfmix import distributions as D
 
 
 class MixtureVAE(keras.Model):
@@ -141,9 +138,27 @@ class MixtureVAE(keras.Model):
         stateless [2] int32 seed. Returns [N, D_x]."""
         raise NotImplementedError
 
-    def log_importance_weights(self, x, num_samples):
-        """[B, S] log-weights, each exp(.) an unbiased estimate of p(x)."""
+    def log_importance_weights(self, x, num_samples, seed):
+        """[B, S] log-weights, each exp(.) an unbiased estimate of p(x);
+        `seed` is a stateless [2] int32 seed."""
         raise NotImplementedError
+
+    @classmethod
+    def from_preset(cls, name, compile=True):
+        """A zoo preset as a trainable Keras model (keras-hub style).
+
+        `GMVAE.from_preset("gmvae_mnist")`; the preset must hold a `cls`
+        (any preset for `MixtureVAE.from_preset`).
+        """
+        from tfmix import presets
+
+        model = presets.load(name, compile=compile)
+        if not isinstance(model, cls):
+            raise ValueError(
+                f"preset {name!r} is a {type(model).__name__}, not a {cls.__name__}; "
+                f"use {type(model).__name__}.from_preset or tfmix.load"
+            )
+        return model
 
     # ------------------------------------------------------------------
     # Keras plumbing.
@@ -155,7 +170,7 @@ class MixtureVAE(keras.Model):
 
     def call(self, x, training=False):
         """Returns the cluster probabilities q(y | x)."""
-        return ops.softmax(self.cluster_logits(self._flatten(x)), axis=-1)
+        return tf.nn.softmax(self.cluster_logits(self._flatten(x)), axis=-1)
 
     @property
     def metrics(self):
@@ -311,8 +326,8 @@ class MixtureVAE(keras.Model):
         return self.generate_mean(clusters, seed)
 
     @tf.function(reduce_retracing=True)
-    def _log_weights_lse(self, x, num_samples):
-        w = tf.cast(self.log_importance_weights(x, num_samples), tf.float32)
+    def _log_weights_lse(self, x, num_samples, seed):
+        w = tf.cast(self.log_importance_weights(x, num_samples, seed), tf.float32)
         return tf.reduce_logsumexp(w, axis=-1)
 
     def cluster_probs(self, x, batch_size=1000):
@@ -361,12 +376,13 @@ class MixtureVAE(keras.Model):
         out = np.asarray(self._generate_fn(tf.constant(c), seed))
         return out.reshape((-1,) + self.image_shape)
 
-    def log_likelihood(self, x, num_samples=1000, batch_size=100, sample_chunk=None):
+    def log_likelihood(self, x, num_samples=1000, batch_size=100, sample_chunk=None, seed=0):
         """Importance-weighted estimate of log p(x) in nats, [N].
 
         log p(x) ~ log (1/S) sum_s w_s with S = `num_samples`; computed in
         chunks of `batch_size` examples and `sample_chunk` samples so that
-        memory stays bounded whatever S.
+        memory stays bounded whatever S. The same `seed` gives the same
+        estimate.
         """
         x = self.check_images(x)
         if int(num_samples) < 1:
@@ -378,12 +394,16 @@ class MixtureVAE(keras.Model):
             sample_chunk = max(1, rows // (batch_size * self.num_clusters))
         sample_chunk = min(int(sample_chunk), num_samples)
         out = []
+        base_seed = tf.constant([int(seed), 0], tf.int32)
         for i in range(0, len(x), batch_size):
             xb = tf.constant(x[i : i + batch_size])
             parts = []
             for s in range(0, num_samples, sample_chunk):
                 n = min(sample_chunk, num_samples - s)
-                parts.append(self._log_weights_lse(xb, tf.constant(n)))
+                chunk_seed = tf.random.experimental.stateless_fold_in(
+                    tf.random.experimental.stateless_fold_in(base_seed, i), s
+                )
+                parts.append(self._log_weights_lse(xb, tf.constant(n), chunk_seed))
             lse = tf.reduce_logsumexp(tf.stack(parts, 0), axis=0)
             out.append((lse - math.log(num_samples)).numpy())
         return np.concatenate(out)

@@ -122,11 +122,10 @@ class DilokthanakulGMVAE(MixtureVAE):
         )
         return tf.sigmoid(self.decoder(z))
 
-    def log_importance_weights(self, x, num_samples):
+    def log_importance_weights(self, x, num_samples, seed):
         """w = log p(x|z) + log p(z|w) + log p(w) - log q(z|x) - log q(w|x),
         with p(z|w) = sum_y p(y) p(z|w,y) as a `tfd.MixtureSameFamily`."""
         qz, qw = self.posteriors(x)
-        seed = self._noise_seed()
         z = qz.sample(num_samples, seed=seed)  # [S, B, Dz]
         w = qw.sample(num_samples, seed=tf.random.experimental.stateless_fold_in(seed, 1))
         comps = self.p_z_given_w(w)  # [S, B, K]

@@ -123,10 +123,10 @@ class MarginalMixtureVAE(MixtureVAE):
         z = prior.sample(seed=seed)  # [N, D]: prior_z(y) has batch [N]
         return tf.sigmoid(self.decode_logits(z, y1))
 
-    def log_importance_weights(self, x, num_samples):
+    def log_importance_weights(self, x, num_samples, seed):
         """Stratified over y: w_s = log sum_y p(x,y,z_ys) / q(z_ys|x,y)."""
         qz = self.q_z(x)  # [B, K]
-        z = qz.sample(num_samples, seed=self._noise_seed())  # [S, B, K, D]
+        z = qz.sample(num_samples, seed=seed)  # [S, B, K, D]
         logits = self.decode_logits(z, self._all_y(tf.shape(z)[:2]))
         log_px = D.bernoulli_likelihood(logits).log_prob(x[None, :, None, :])
         log_pz = self.prior_z().log_prob(z)

@@ -63,9 +63,9 @@ class GaussVAE(MixtureVAE):
         prior = D.standard_normal_like(tf.shape(clusters), self.latent_dim, self.compute_dtype)
         return tf.sigmoid(self.decoder(prior.sample(seed=seed)))
 
-    def log_importance_weights(self, x, num_samples):
+    def log_importance_weights(self, x, num_samples, seed):
         qz = self.q_z(x)
-        z = qz.sample(num_samples, seed=self._noise_seed())  # [S, B, D]
+        z = qz.sample(num_samples, seed=seed)  # [S, B, D]
         log_px = D.bernoulli_likelihood(self.decoder(z)).log_prob(x)
         log_pz = D.standard_normal(self.latent_dim, self.compute_dtype).log_prob(z)
         return tf.transpose(log_px + log_pz - qz.log_prob(z))

@@ -1,0 +1,36 @@
+"""Publish a trained run as a zoo preset: measure, export, card, atomically.
+
+    python scripts/publish_zoo.py gmvae_mnist --run ~/tfmix-runs/zoo/gmvae_mnist_seed0 \
+        [--ll-samples 1000] [--export-ll-samples 100] [--notes "..."] [--train-command "..."]
+
+Writes zoo/<preset>/ (model.keras, saved_model/, card.json, README.md,
+samples.png) and prints the card's metrics.
+"""
+
+import argparse
+import json
+import shlex
+import sys
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("preset")
+    p.add_argument("--run", required=True, help="run directory of tfmix train / train_zoo.py")
+    p.add_argument("--ll-samples", type=int, default=1000)
+    p.add_argument("--export-ll-samples", type=int, default=100)
+    p.add_argument("--notes", default="")
+    p.add_argument("--train-command", default=None)
+    args = p.parse_args()
+    from tfmix import publish
+
+    command = "python scripts/publish_zoo.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    card = publish.publish(
+        args.preset, args.run, ll_samples=args.ll_samples, export_ll_samples=args.export_ll_samples,
+        notes=args.notes, command=command, train_command=args.train_command,
+    )
+    print(json.dumps({"preset": card["preset"], "epochs": card["epochs"], "metrics": card["metrics"]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Train a zoo preset's recipe (resumable: rerun the same command after a kill).
+
+    python scripts/train_zoo.py gmvae_fashion_mnist --runs-dir ~/tfmix-runs/zoo [--epochs N] [--seed S]
+
+Then publish it with `python scripts/publish_zoo.py PRESET --run RUN_DIR`.
+"""
+
+import argparse
+import os
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("preset")
+    p.add_argument("--runs-dir", required=True)
+    p.add_argument("--epochs", type=int, help="default: the recipe's")
+    p.add_argument("--seed", type=int, help="default: the recipe's")
+    p.add_argument("--threads", type=int, default=0, help="TF threads (0: all cores)")
+    args = p.parse_args()
+
+    from tfmix import presets
+
+    recipe = presets.check_preset(args.preset)
+    import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    from tfmix import training
+
+    seed = recipe["seed"] if args.seed is None else args.seed
+    config = training.run_config(
+        recipe["model"], recipe["dataset"], epochs=args.epochs or recipe["epochs"],
+        batch_size=recipe["batch_size"], seed=seed, learning_rate=recipe["learning_rate"],
+        model_kwargs=recipe["model_kwargs"],
+    )
+    run_dir = os.path.join(args.runs_dir, f"{args.preset}_seed{seed}")
+    training.train(config, run_dir, verbose=2)
+    print(f"trained {args.preset}: {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Presets: the registry, loading (`tfmix.load`, `from_preset`), publishing, CLI."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import tfmix
+from tfmix import presets, publish, training
+from tfmix.cli import main
+
+
+def test_registry_and_unknown_preset():
+    assert {"vae_mnist", "gmvae_mnist", "gmvae_fashion_mnist"} <= set(presets.PRESETS)
+    with pytest.raises(ValueError, match="known presets: .*gmvae_mnist"):
+        tfmix.load("nope")
+
+
+@pytest.mark.parametrize("name", presets.published())
+def test_published_presets_load_as_trainable_keras_models(name, binary_images):
+    card = presets.card(name)
+    model = tfmix.load(name)
+    assert type(model).__name__ == card["class"]
+    for key in ("epochs", "seed", "wall_time_s", "metrics", "metrics_command", "signatures", "machine"):
+        assert key in card, key
+    assert os.path.exists(os.path.join(presets.preset_dir(name), "samples.png"))
+    assert os.path.isdir(os.path.join(presets.preset_dir(name), "saved_model"))
+    before = [w.copy() for w in model.get_weights()]
+    model.fit(binary_images[:20], epochs=1, batch_size=10, verbose=0)  # fine-tunes
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    same = getattr(tfmix, card["class"]).from_preset(name)
+    assert type(same) is type(model)
+
+
+def test_from_preset_checks_the_class():
+    name = "gmvae_mnist"
+    if name not in presets.published():
+        pytest.skip("gmvae_mnist not published")
+    with pytest.raises(ValueError, match="is a GMVAE, not a M2"):
+        tfmix.M2.from_preset(name)
+    assert isinstance(tfmix.MixtureVAE.from_preset(name), tfmix.GMVAE)
+
+
+@pytest.mark.mnist_data
+def test_publish_a_tiny_run_into_a_temporary_zoo(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFMIX_ZOO", str(tmp_path / "zoo"))
+    cfg = training.run_config("gmvae", "mnist", epochs=1, batch_size=50, seed=0, limit=200,
+                              model_kwargs={"hidden_units": [16], "latent_dim": 3})
+    run = str(tmp_path / "run")
+    training.train(cfg, run, verbose=0)
+    card = publish.publish("gmvae_mnist", run, ll_samples=2, export_ll_samples=3)
+    entry = tmp_path / "zoo" / "gmvae_mnist"
+    assert sorted(os.listdir(entry)) == ["README.md", "card.json", "model.keras", "samples.png", "saved_model"]
+    assert json.load(open(entry / "card.json"))["metrics"]["acc_hungarian"] == card["metrics"]["acc_hungarian"]
+    assert "acc_hungarian" in (entry / "README.md").read_text()
+    assert [p for p in os.listdir(tmp_path / "zoo") if p.startswith(".")] == []  # no temporaries left
+    model = tfmix.load("gmvae_mnist")
+    assert model.optimizer is not None and model.hidden_units == (16,)
+    # a preset's recipe must match the run
+    with pytest.raises(ValueError, match="wants 'vae'"):
+        publish.publish("vae_mnist", run, ll_samples=2)
+    # the CLI sees it
+    assert main(["zoo", "list"]) == 0
+    assert main(["zoo", "show", "gmvae_mnist"]) == 0
+    out = tmp_path / "demo.png"
+    assert main(["demo", "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["export", "gmvae_mnist", "--out", str(tmp_path / "sm")]) == 0
+    assert os.path.exists(tmp_path / "sm" / "saved_model.pb")
+    assert main(["export", "gmvae_mnist", "--out", str(tmp_path / "sm")]) == 2  # exists
+
+
+def test_cli_zoo_errors(capsys):
+    assert main(["zoo", "show", "nope"]) == 2
+    assert "unknown preset 'nope'" in capsys.readouterr().err
+    assert main(["export", "nope", "--out", "x"]) == 2
+    assert "neither a run directory nor a preset" in capsys.readouterr().err

@@ -1,0 +1,192 @@
+"""Publishing a trained run as a zoo preset (`scripts/publish_zoo.py`).
+
+`publish(preset, run_dir)` measures the run on its test split, exports the
+SavedModel, checks it against the Keras model, writes the card and a sample
+grid, and moves the whole directory into `zoo/<preset>/` in one rename, so
+the zoo never holds a half-written preset.
+"""
+
+import datetime
+import os
+import platform
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+
+from tfmix import export, plots, presets, training
+from tfmix.utils import atomic_write_json, read_json
+
+METRIC_DOC = {
+    "acc_hungarian": "test cluster accuracy, Hungarian (one-to-one) matching",
+    "acc_majority": "test cluster accuracy, majority vote (many-to-one)",
+    "nmi": "test normalised mutual information",
+    "ari": "test adjusted Rand index",
+    "knn_error_k3": "test kNN error on encode() (train-set latents), k = 3",
+    "knn_error_k5": "same, k = 5",
+    "knn_error_k10": "same, k = 10",
+    "test_neg_elbo": "test negative ELBO (nats)",
+    "test_log_likelihood": "test importance-weighted log-likelihood (nats)",
+    "test_error": "test classification error of q(y|x)",
+}
+
+
+def machine_description():
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, TensorFlow {tf.__version__}, Python {platform.python_version()}"
+
+
+def signature_table(model):
+    """{name: {"inputs": ..., "outputs": ...}} as the card states them."""
+    img = "float32 [N, " + ", ".join(map(str, model.image_shape)) + "] in [0, 1]"
+    K, D = model.num_clusters, model.encode(np.zeros((1,) + model.image_shape, np.float32)).shape[-1]
+    table = {
+        "serving_default": {"inputs": {"x": img}, "outputs": {"probs": f"float32 [N, {K}]", "cluster": "int64 [N]"}},
+        "cluster": {"inputs": {"x": img}, "outputs": {"probs": f"float32 [N, {K}]", "cluster": "int64 [N]"}},
+        "encode": {"inputs": {"x": img}, "outputs": {"z_mean": f"float32 [N, {D}]"}},
+        "reconstruct": {"inputs": {"x": img}, "outputs": {"x_mean": img.replace(" in [0, 1]", "")}},
+        "generate": {
+            "inputs": {"cluster": f"int32 [N] in [0, {K - 1}]", "seed": "int32 [2]"},
+            "outputs": {"x_mean": img.replace(" in [0, 1]", "")},
+        },
+        "log_likelihood": {"inputs": {"x": img}, "outputs": {"log_px": "float32 [N]"}},
+        "classify": {"inputs": {"x": img}, "outputs": {"probs": f"float32 [N, {K}]", "label": "int64 [N]"}},
+    }
+    return {k: v for k, v in table.items() if k in ["serving_default"] + export.signature_names(model)}
+
+
+def _check_export(model, saved_model_dir, x):
+    import tensorflow as tf
+
+    served = tf.saved_model.load(saved_model_dir)
+    probs = served.signatures["cluster"](x=tf.constant(x))["probs"].numpy()
+    err = float(np.abs(probs - model.cluster_probs(x)).max())
+    if err > 1e-4:
+        raise RuntimeError(f"exported SavedModel disagrees with the Keras model (max |dp| = {err})")
+    return err
+
+
+def render_card(card):
+    m = card["metrics"]
+    lines = [
+        f"# {card['preset']}",
+        "",
+        card["description"],
+        "",
+        f"- model: `{card['class']}` (`tfmix train {card['model']}`), dataset: `{card['dataset']}` "
+        f"(binarisation: {card['hyperparameters']['binarize']})",
+        f"- trained: {card['epochs']} epochs, seed {card['seed']}, wall time "
+        f"{card['wall_time_s'] / 3600:.2f} h on {card['machine']}",
+        f"- hyperparameters: `{card['hyperparameters']}`",
+        f"- load: `tfmix.load(\"{card['preset']}\")` or `{card['class']}.from_preset(\"{card['preset']}\")`; "
+        f"serve: `saved_model/` (signatures below)",
+        "",
+        "## Metrics (test split)",
+        "",
+        f"Measured on {card['date']} by `{card['metrics_command']}`.",
+        "",
+        "| metric | value | meaning |",
+        "|---|---|---|",
+    ]
+    for k, v in m.items():
+        if k in METRIC_DOC:
+            lines.append(f"| {k} | {v:.4f} | {METRIC_DOC[k]} |")
+    if "test_log_likelihood" in m:
+        lines.append("")
+        lines.append(
+            f"The log-likelihood uses {m['ll_samples']} importance samples per image on "
+            f"{m['ll_examples']} test images; the `log_likelihood` signature uses "
+            f"{card['export_ll_samples']} samples."
+        )
+    if card.get("notes"):
+        lines += ["", "## Notes", "", card["notes"]]
+    lines += ["", "## Signatures (method `tensorflow/serving/predict`)", "", "| signature | inputs | outputs |", "|---|---|---|"]
+    for name, sig in card["signatures"].items():
+        ins = ", ".join(f"`{k}` {v}" for k, v in sig["inputs"].items())
+        outs = ", ".join(f"`{k}` {v}" for k, v in sig["outputs"].items())
+        lines.append(f"| `{name}` | {ins} | {outs} |")
+    lines += ["", "## Samples (one row per cluster)", "", "![samples](samples.png)", ""]
+    return "\n".join(lines)
+
+
+def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", command=None,
+            train_command=None):
+    """Evaluates `run_dir` and writes `zoo/<preset>/` atomically; returns the card."""
+    recipe = presets.check_preset(preset)
+    config, model = training.load_run(run_dir)
+    for key in ("model", "dataset"):
+        if config[key] != recipe[key]:
+            raise ValueError(f"run {run_dir!r} has {key}={config[key]!r}, preset {preset!r} wants {recipe[key]!r}")
+    metrics = training.evaluate_run(run_dir, ll_samples=ll_samples)
+    progress = read_json(os.path.join(run_dir, training.PROGRESS_FILE))
+    zoo = presets.zoo_dir()
+    os.makedirs(zoo, exist_ok=True)
+    final = os.path.join(zoo, preset)
+    tmp = tempfile.mkdtemp(prefix=f".{preset}.", suffix=".tmp", dir=zoo)
+    os.chmod(tmp, 0o755)
+    try:
+        clean = type(model).from_config(model.get_config())  # no optimizer state
+        clean.set_weights(model.get_weights())
+        clean.save(os.path.join(tmp, "model.keras"))
+        export.export_saved_model(clean, os.path.join(tmp, "saved_model"), ll_samples=export_ll_samples)
+        x_test, _ = training._test_arrays(dict(config, limit=64))
+        _check_export(clean, os.path.join(tmp, "saved_model"), x_test)
+        k = clean.num_clusters
+        per = 10
+        clusters = np.repeat(np.arange(k), per) if k > 1 else np.zeros(per * per, np.int32)
+        plots.image_grid(
+            clean.generate(clusters, seed=0), k if k > 1 else per,
+            [f"y={c}" for c in range(k)] if k > 1 else None,
+            out=os.path.join(tmp, "samples.png"), title=f"{preset}: samples, one row per cluster",
+        )
+        card = {
+            "preset": preset,
+            "model": config["model"],
+            "class": type(clean).__name__,
+            "dataset": config["dataset"],
+            "description": recipe["description"],
+            "hyperparameters": {
+                **clean.get_config(),
+                "batch_size": config["batch_size"],
+                "learning_rate": config["learning_rate"],
+                "binarize": config["binarize"],
+                "optimizer": "Adam",
+            },
+            "seed": config["seed"],
+            "epochs": progress["epochs_done"],
+            "wall_time_s": progress["wall_time_s"],
+            "machine": machine_description(),
+            "date": datetime.date.today().isoformat(),
+            "metrics": metrics,
+            "metrics_command": command or f"python scripts/publish_zoo.py {preset} --run {run_dir} --ll-samples {ll_samples}",
+            "train_command": train_command or f"python scripts/train_zoo.py {preset} --runs-dir RUNS --epochs {progress['epochs_done']} --seed {config['seed']}",
+            "export_ll_samples": export_ll_samples,
+            "signatures": signature_table(clean),
+            "notes": notes,
+            "python": sys.version.split()[0],
+        }
+        for key in ("name", "trainable", "dtype"):
+            card["hyperparameters"].pop(key, None)
+        atomic_write_json(os.path.join(tmp, "card.json"), card)
+        with open(os.path.join(tmp, "README.md"), "w") as f:
+            f.write(render_card(card))
+        if os.path.exists(final):
+            old = tmp + ".old"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return card
