@@ -23,11 +23,9 @@ Example:
 >>> served.signatures["cluster"](x=images)["probs"]  # doctest: +SKIP
 """
 
-import os
-import shutil
-import tempfile
-
 import tensorflow as tf
+
+from tfmix.utils import atomic_directory
 
 SIGNATURES = ("cluster", "encode", "reconstruct", "generate", "log_likelihood", "classify")
 #: Samples per chunk inside the log_likelihood signature (memory bound).
@@ -134,30 +132,12 @@ def export_saved_model(model, out, ll_samples=100, overwrite=False):
     """
     import keras
 
-    out = os.path.abspath(out)
-    if os.path.exists(out) and not overwrite:
-        raise FileExistsError(f"{out!r} exists (pass overwrite=True / --overwrite)")
-    parent = os.path.dirname(out)
-    if not os.path.isdir(parent):
-        raise FileNotFoundError(f"output directory {parent!r} does not exist")
     archive = keras.export.ExportArchive()
     archive.track(model)
     fns = serving_functions(model, ll_samples)
     archive.add_endpoint("serving_default", *fns["cluster"])
     for name, (fn, spec) in fns.items():
         archive.add_endpoint(name, fn, spec)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=parent)
-    os.chmod(tmp, 0o755)
-    try:
+    with atomic_directory(out, overwrite=overwrite) as tmp:
         archive.write_out(tmp, verbose=False)
-        if os.path.exists(out):
-            old = tmp + ".old"
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ["serving_default"] + list(fns)

@@ -9,14 +9,12 @@ the zoo never holds a half-written preset.
 import datetime
 import os
 import platform
-import shutil
 import sys
-import tempfile
 
 import numpy as np
 
 from tfmix import export, plots, presets, training
-from tfmix.utils import atomic_write_json, read_json
+from tfmix.utils import atomic_directory, atomic_write_json, read_json
 
 METRIC_DOC = {
     "acc_hungarian": "test cluster accuracy, Hungarian (one-to-one) matching",
@@ -130,10 +128,7 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
     progress = read_json(os.path.join(run_dir, training.PROGRESS_FILE))
     zoo = presets.zoo_dir()
     os.makedirs(zoo, exist_ok=True)
-    final = os.path.join(zoo, preset)
-    tmp = tempfile.mkdtemp(prefix=f".{preset}.", suffix=".tmp", dir=zoo)
-    os.chmod(tmp, 0o755)
-    try:
+    with atomic_directory(os.path.join(zoo, preset), overwrite=True) as tmp:
         clean = type(model).from_config(model.get_config())  # no optimizer state
         clean.set_weights(model.get_weights())
         clean.save(os.path.join(tmp, "model.keras"))
@@ -179,14 +174,4 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
         atomic_write_json(os.path.join(tmp, "card.json"), card)
         with open(os.path.join(tmp, "README.md"), "w") as f:
             f.write(render_card(card))
-        if os.path.exists(final):
-            old = tmp + ".old"
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return card

@@ -12,7 +12,6 @@ A run directory holds:
   `tensorboard/`, and `progress.json` (epochs done, cumulative wall time).
 """
 
-import json
 import os
 import time
 

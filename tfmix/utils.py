@@ -1,26 +1,21 @@
 """Small file utilities: atomic writes, JSON."""
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 
 
-def _tmp_path(path, suffix=""):
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yields a temporary path beside `path`; on success it replaces `path`
+    in one rename (readable by all), on failure it is removed."""
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}", dir=d)
     os.close(fd)
-    return tmp
-
-
-def atomic_write_json(path, obj):
-    """Writes JSON to `path` so that a reader never sees a half-written file."""
-    tmp = _tmp_path(path)
     try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -29,16 +24,45 @@ def atomic_write_json(path, obj):
         raise
 
 
+def atomic_write_json(path, obj):
+    """Writes JSON to `path` so that a reader never sees a half-written file."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
 def atomic_save_model(model, path):
     """`model.save(path)` via a temporary file in the same directory."""
-    tmp = _tmp_path(path, suffix=".keras")
-    try:
+    with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_directory(path, overwrite=False):
+    """Yields a temporary directory beside `path`, moved to `path` when the
+    block succeeds (replacing an old one if `overwrite`), removed if not."""
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path!r} exists (pass overwrite=True / --overwrite)")
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"output directory {parent!r} does not exist")
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=parent)
+    os.chmod(tmp, 0o755)
+    try:
+        yield tmp
+        if os.path.exists(path):
+            old = tmp + ".old"
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -18,7 +18,6 @@ term); `neg_elbo` is logged unthresholded.
 
 import keras
 import tensorflow as tf
-from keras import layers
 
 from tfmix import distributions as D
 from tfmix.models.base import MixtureVAE

@@ -10,7 +10,6 @@ see y). Inference: q(y|x), q(z|x, y). The objective sums over y exactly
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from tfmix import distributions as D

@@ -8,9 +8,7 @@ labelled ELBO plus `classification_weight * (-log q(y|x))`.
 """
 
 import keras
-import tensorflow as tf
 
-from tfmix import distributions as D
 from tfmix.models.marginal import MarginalMixtureVAE
 from tfmix.networks import Decoder
 
@@ -31,13 +29,6 @@ class M2(MarginalMixtureVAE):
             name="decoder",
         )
         self.decoder.build((None, self.latent_dim))
-
-    def prior_z(self, y=None):
-        if y is None:
-            return D.standard_normal(self.latent_dim, self.compute_dtype)
-        return D.standard_normal_like(
-            tf.shape(y)[:-1], self.latent_dim, self.compute_dtype
-        )
 
     def decode_logits(self, z, y):
         return self.decoder(z, y)

@@ -35,8 +35,10 @@ class MarginalMixtureVAE(MixtureVAE):
 
     def prior_z(self, y=None):
         """p(z|y): batch shape [K] (or none) when `y` is None, else batch
-        shape [N] for one-hot `y` of shape [N, K]."""
-        raise NotImplementedError
+        shape [N] for one-hot `y` of shape [N, K]. Default: p(z) = N(0, I)."""
+        if y is None:
+            return D.standard_normal(self.latent_dim, self.compute_dtype)
+        return D.standard_normal_like(tf.shape(y)[:-1], self.latent_dim, self.compute_dtype)
 
     def decode_logits(self, z, y):
         """Logits of p(x|z,y); `z` [..., D_z], `y` one-hot [..., K]."""

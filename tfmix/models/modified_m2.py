@@ -10,8 +10,7 @@ post's constant-variance variant).
 """
 
 import keras
-import tensorflow as tf
-from keras import layers, ops
+from keras import ops
 
 from tfmix import distributions as D
 from tfmix.models.marginal import MarginalMixtureVAE
@@ -54,13 +53,6 @@ class ModifiedM2(MarginalMixtureVAE):
         hidden = self.hidden_units if self.method == "layer" else self.hidden_units[1:]
         self.decoder = Decoder(hidden or self.hidden_units[-1:], self.data_dim, name="decoder")
         self.decoder.build((None, Dz))
-
-    def prior_z(self, y=None):
-        if y is None:
-            return D.standard_normal(self.latent_dim, self.compute_dtype)
-        return D.standard_normal_like(
-            tf.shape(y)[:-1], self.latent_dim, self.compute_dtype
-        )
 
     def decode_logits(self, z, y):
         loc = ops.matmul(y, self.h_loc) + self.h_loc_bias
