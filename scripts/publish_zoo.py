@@ -18,6 +18,7 @@ def main():
     p.add_argument("preset")
     p.add_argument("--run", required=True, help="run directory of tfmix train / train_zoo.py")
     p.add_argument("--ll-samples", type=int, default=1000)
+    p.add_argument("--ll-limit", type=int, default=None, help="test images for the log-likelihood (default all)")
     p.add_argument("--export-ll-samples", type=int, default=100)
     p.add_argument("--notes", default="")
     p.add_argument("--train-command", default=None)
@@ -27,7 +28,7 @@ def main():
     command = "python scripts/publish_zoo.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     card = publish.publish(
         args.preset, args.run, ll_samples=args.ll_samples, export_ll_samples=args.export_ll_samples,
-        notes=args.notes, command=command, train_command=args.train_command,
+        notes=args.notes, command=command, train_command=args.train_command, ll_limit=args.ll_limit,
     )
     print(json.dumps({"preset": card["preset"], "epochs": card["epochs"], "metrics": card["metrics"]}, indent=2))
 

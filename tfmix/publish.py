@@ -117,14 +117,14 @@ def render_card(card):
 
 
 def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", command=None,
-            train_command=None):
+            train_command=None, ll_limit=None):
     """Evaluates `run_dir` and writes `zoo/<preset>/` atomically; returns the card."""
     recipe = presets.check_preset(preset)
     config, model = training.load_run(run_dir)
     for key in ("model", "dataset"):
         if config[key] != recipe[key]:
             raise ValueError(f"run {run_dir!r} has {key}={config[key]!r}, preset {preset!r} wants {recipe[key]!r}")
-    metrics = training.evaluate_run(run_dir, ll_samples=ll_samples)
+    metrics = training.evaluate_run(run_dir, ll_samples=ll_samples, ll_limit=ll_limit)
     progress = read_json(os.path.join(run_dir, training.PROGRESS_FILE))
     zoo = presets.zoo_dir()
     os.makedirs(zoo, exist_ok=True)
