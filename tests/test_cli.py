@@ -97,3 +97,22 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("tfmix: error: no run directory")
+
+
+def test_cli_name_lists_match_the_registries():
+    import tfmix
+    from tfmix import data, names
+
+    assert sorted(names.MODEL_NAMES) == sorted(tfmix.MODELS)
+    assert sorted(names.DATASET_NAMES) == sorted(data.DATASETS)
+    assert names.BINARIZE == data.BINARIZE
+
+
+@pytest.mark.parametrize("argv", [["train", "nope", "--out", "x"], ["evaluate", "/nonexistent/run"]])
+def test_usage_errors_answer_before_tensorflow_loads(argv):
+    code = ("import sys; from tfmix.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'; sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code] + argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip().splitlines()[-1]]  # exactly one line
+    assert proc.stderr.startswith("tfmix: error:")

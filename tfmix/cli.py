@@ -84,6 +84,7 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
+    _check_run_dir(args.run_dir)
     from tfmix import training
 
     results = training.evaluate_run(
@@ -103,6 +104,7 @@ def cmd_evaluate(args):
 
 
 def cmd_sample(args):
+    _check_run_dir(args.run_dir)
     from tfmix import plots, training
 
     _, model = training.load_run(args.run_dir)
@@ -120,6 +122,7 @@ def cmd_sample(args):
 
 
 def cmd_plot_latent(args):
+    _check_run_dir(args.run_dir)
     from tfmix import plots, training
 
     config, model = training.load_run(args.run_dir)
@@ -134,9 +137,12 @@ def cmd_plot_latent(args):
 
 def _load_run_or_preset(target):
     """(model, card or None) from a run directory or a preset name."""
-    from tfmix import presets, training
+    from tfmix import presets
 
     if os.path.isdir(target):
+        _check_run_dir(target)
+        from tfmix import training
+
         return training.load_run(target)[1], None
     if target in presets.PRESETS:
         return presets.load(target, compile=False), presets.card(target)
@@ -214,16 +220,24 @@ def _ensure_parent(path):
         raise CLIError(f"output directory {parent!r} does not exist")
 
 
+def _check_run_dir(run_dir):
+    """Cheap checks before TensorFlow is imported."""
+    if not os.path.isdir(run_dir):
+        raise CLIError(f"no run directory {run_dir!r}")
+    for name in ("run.json", "model.keras"):
+        if not os.path.exists(os.path.join(run_dir, name)):
+            raise CLIError(f"{run_dir!r} is not a tfmix run (no {name}; has an epoch finished?)")
+
+
 def build_parser():
-    from tfmix.data import BINARIZE, DATASETS
-    from tfmix.models import MODELS
+    from tfmix.names import BINARIZE, DATASET_NAMES, MODEL_NAMES
 
     p = _Parser(prog="tfmix", description="Cluster-aware mixture VAEs in Keras 3 + TFP")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model (resumes a killed run)")
-    t.add_argument("model", choices=sorted(MODELS))
-    t.add_argument("--dataset", default="mnist", choices=list(DATASETS))
+    t.add_argument("model", choices=MODEL_NAMES)
+    t.add_argument("--dataset", default="mnist", choices=DATASET_NAMES)
     t.add_argument("--epochs", type=_positive_int, default=10)
     t.add_argument("--batch-size", type=_positive_int, default=100)
     t.add_argument("--seed", type=int, default=0)
