@@ -152,9 +152,9 @@ def _load_run_or_preset(target):
 
 
 def cmd_export(args):
+    model, card = _load_run_or_preset(args.target)
     from tfmix import export
 
-    model, card = _load_run_or_preset(args.target)
     ll = args.ll_samples or (card or {}).get("export_ll_samples", 100)
     try:
         names = export.export_saved_model(model, args.out, ll_samples=ll, overwrite=args.overwrite)
