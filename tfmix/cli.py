@@ -271,7 +271,7 @@ def build_parser():
     pl = sub.add_parser("plot-latent", help="2-D projection of the latent, by label and by cluster")
     pl.add_argument("run_dir")
     pl.add_argument("--out", required=True)
-    pl.add_argument("--method", choices=["pca", "tsne"], default="pca")
+    pl.add_argument("--method", choices=["tsne", "pca"], default="tsne")
     pl.add_argument("--limit", type=_positive_int, default=2000)
     pl.set_defaults(func=cmd_plot_latent)
     x = sub.add_parser("export", help="SavedModel with TF Serving signatures")
