@@ -46,6 +46,8 @@ def tiny_model(name, **kw):
     args = dict(TINY)
     if name != "vae":
         args["num_clusters"] = 4
+    if name == "sbvae":
+        args.pop("latent_dim")  # its latent is the num_clusters stick weights
     args.update(kw)
     return tfmix.get_model_class(name)(**args)
 

@@ -2,10 +2,12 @@
 
 from tfmix.models.base import MixtureVAE
 from tfmix.models.dilokthanakul import DilokthanakulGMVAE
+from tfmix.models.dlgmm import DLDPMM, DLGMM
 from tfmix.models.gmvae import GMVAE
 from tfmix.models.m2 import M2
 from tfmix.models.marginal import MarginalMixtureVAE
 from tfmix.models.modified_m2 import ModifiedM2
+from tfmix.models.sbvae import SBVAE
 from tfmix.models.vae import GaussVAE
 
 #: Model names as the CLI and presets know them.
@@ -15,6 +17,9 @@ MODELS = {
     "modified_m2": ModifiedM2,
     "gmvae": GMVAE,
     "dilokthanakul_gmvae": DilokthanakulGMVAE,
+    "dlgmm": DLGMM,
+    "dldpmm": DLDPMM,
+    "sbvae": SBVAE,
 }
 
 
@@ -30,5 +35,6 @@ def get_model_class(name):
 
 __all__ = [
     "MODELS", "MixtureVAE", "MarginalMixtureVAE", "GaussVAE", "M2",
-    "ModifiedM2", "GMVAE", "DilokthanakulGMVAE", "get_model_class",
+    "ModifiedM2", "GMVAE", "DilokthanakulGMVAE", "DLGMM", "DLDPMM", "SBVAE",
+    "get_model_class",
 ]

@@ -1,0 +1,142 @@
+"""Stick-breaking math and the DLGMM / DLDPMM / SB-VAE objectives."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.special import betaln, logsumexp
+from scipy.stats import norm
+
+from conftest import tiny_model
+from tfmix import stick_breaking as SB
+from tfmix.stick_breaking import tfd
+
+from test_elbo import assert_close, bernoulli_loglik, model_mean
+
+
+def kumaraswamy_sample(rng, a, b, size):
+    """log v of exact float64 samples, by inversion in log space (not
+    clipped: the densities need the true v, however close to 0)."""
+    u = rng.uniform(1e-12, 1 - 1e-12, size)
+    return np.log(-np.expm1(np.log(u) / b)) / a
+
+
+def log_ratio_kumaraswamy_beta(log_v, a, b, alpha, beta):
+    """log Kumaraswamy(v; a, b) - log Beta(v; alpha, beta), from log v."""
+    log_kuma = np.log(a) + np.log(b) + (a - 1) * log_v + (b - 1) * np.log1p(-np.exp(a * log_v))
+    log_beta = (alpha - 1) * log_v + (beta - 1) * np.log1p(-np.exp(log_v)) - betaln(alpha, beta)
+    return log_kuma - log_beta
+
+
+def sticks(log_v):
+    """The model's weights: fractions clipped as the model clips them."""
+    return SB.stick_breaking(tf.constant(np.clip(np.exp(log_v), SB.EPS, 1 - SB.EPS), tf.float32))
+
+
+@pytest.mark.parametrize("a, b, alpha, beta", [(2.0, 3.0, 1.0, 5.0), (0.7, 1.5, 1.0, 2.0), (3.0, 0.8, 0.5, 4.0), (1.5, 0.5, 1.0, 3.0)])
+def test_kumaraswamy_beta_kl_against_monte_carlo(a, b, alpha, beta):
+    rng = np.random.default_rng(0)
+    mc = log_ratio_kumaraswamy_beta(kumaraswamy_sample(rng, a, b, 2_000_000), a, b, alpha, beta)
+    kl = float(tfd.kl_divergence(tfd.Kumaraswamy(a, b), tfd.Beta(alpha, beta)))  # registered
+    assert kl >= 0
+    assert abs(kl - mc.mean()) < 5 * mc.std() / np.sqrt(len(mc)) + 0.01 * abs(mc.mean()) + 1e-3
+    # the tail estimate makes 100 terms as good as 10,000
+    assert abs(kl - float(SB.kumaraswamy_beta_kl(a, b, alpha, beta, num_terms=10_000))) < 2e-3
+
+
+def test_kl_is_zero_between_identical_uniforms_and_broadcasts():
+    assert float(tfd.kl_divergence(tfd.Kumaraswamy(1.0, 1.0), tfd.Beta(1.0, 1.0))) == pytest.approx(0.0, abs=1e-6)
+    q = tfd.Kumaraswamy(tf.fill([4, 3], 2.0), tf.fill([4, 3], 2.0))
+    assert tfd.kl_divergence(q, SB.gem_fractions(4, 2.0)).shape == (4, 3)
+
+
+def test_stick_breaking_weights():
+    pi = SB.stick_breaking(tf.constant([[0.5, 0.5, 0.5], [0.2, 1.0 - 1e-6, 0.3]])).numpy()
+    np.testing.assert_allclose(pi[0], [0.5, 0.25, 0.125, 0.125], atol=1e-7)
+    np.testing.assert_allclose(pi.sum(-1), 1.0, atol=1e-6)
+    assert pi[1, 0] == pytest.approx(0.2) and pi[1, 2] < 1e-5
+
+
+def test_fraction_priors_give_dirichlet_and_gem_weights():
+    pi = SB.stick_breaking(SB.dirichlet_fractions(5, 2.0).sample(100_000, seed=[0, 1])).numpy()
+    np.testing.assert_allclose(pi.mean(0), np.full(5, 0.2), atol=5e-3)  # symmetric Dirichlet(2)
+    np.testing.assert_allclose(pi.var(0), np.full(5, 0.2 * 0.8 / 11), rtol=0.05)  # Var = m(1-m)/(K alpha + 1)
+    gem = SB.stick_breaking(SB.gem_fractions(6, 3.0).sample(100_000, seed=[2, 3])).numpy()
+    assert gem[:, 0].mean() == pytest.approx(1 / 4, abs=5e-3)  # E[v_1] = 1 / (1 + alpha0)
+
+
+@pytest.mark.parametrize("name", ["dlgmm", "dldpmm"])
+def test_dlgmm_elbo_against_monte_carlo(name, binary_images):
+    """Equation (1) of Nalisnick et al., estimated naively with NumPy."""
+    model = tiny_model(name, component_means=[-1.0, 0.0, 0.5, 1.5])
+    x = binary_images[:3].reshape(3, -1)
+    K, Dz = model.num_clusters, model.latent_dim
+    val, se = model_mean(lambda: model.unlabelled_terms(tf.constant(x))["neg_elbo"])
+    qv, qz = model.posteriors(x)
+    a, b = qv.concentration1.numpy(), qv.concentration0.numpy()
+    loc, scale = qz.loc.numpy(), qz.stddev().numpy()
+    prior = model.prior_fractions()
+    p1, p0 = prior.concentration1.numpy(), prior.concentration0.numpy()
+    m = np.asarray(model.component_means)
+    rng = np.random.default_rng(5)
+    n = 20000
+    for i in range(3):
+        v_mean = b[i] * np.exp(betaln(1 + 1 / a[i], b[i]))
+        pi_bar = SB.stick_breaking(tf.constant(np.clip(v_mean, SB.EPS, 1 - SB.EPS)[None], tf.float32)).numpy()[0]
+        v = kumaraswamy_sample(rng, a[i], b[i], (n, K - 1))
+        pi = sticks(v).numpy()
+        z = loc[i] + scale[i] * rng.standard_normal((n, K, Dz))
+        logits = model.decoder(tf.constant(z.reshape(-1, Dz), tf.float32)).numpy().reshape(n, K, -1)
+        rec = -bernoulli_loglik(x[i], logits)  # [n, K]
+        log_pz = norm.logpdf(z, m[:, None], 1.0).sum(-1)
+        log_qz = norm.logpdf(z, loc[i], scale[i]).sum(-1)
+        kl = log_ratio_kumaraswamy_beta(v, a[i], b[i], p1, p0).sum(-1)
+        neg = (pi_bar * (rec - log_pz)).sum(-1) + kl + logsumexp(np.log(pi) + log_qz, -1)
+        assert_close(val[i], se[i], neg)
+
+
+def test_sbvae_elbo_against_monte_carlo(binary_images):
+    model = tiny_model("sbvae", prior_alpha=3.0)
+    x = binary_images[:3].reshape(3, -1)
+    val, se = model_mean(lambda: model.unlabelled_terms(tf.constant(x))["neg_elbo"])
+    qv = model.q_v(x)
+    a, b = qv.concentration1.numpy(), qv.concentration0.numpy()
+    rng = np.random.default_rng(6)
+    for i in range(3):
+        v = kumaraswamy_sample(rng, a[i], b[i], (40000, model.num_clusters - 1))
+        pi = sticks(v)
+        rec = -bernoulli_loglik(x[i], model.decoder(pi).numpy())
+        kl = log_ratio_kumaraswamy_beta(v, a[i], b[i], 1.0, 3.0).sum(-1)
+        assert_close(val[i], se[i], rec + kl)
+
+
+def test_dlgmm_generation_uses_the_component_prior():
+    model = tiny_model("dlgmm", component_means=[-1.5, -0.75, 0.75, 1.5])
+    gen = model.generate(np.array([0, 3], np.int32), seed=2).reshape(2, -1)
+    eps = tf.random.stateless_normal([2, model.latent_dim], seed=tf.constant([2, 0]))
+    expected = tf.sigmoid(model.decoder(tf.constant([[-1.5], [1.5]]) + eps)).numpy()
+    np.testing.assert_allclose(gen, expected, atol=1e-6)
+
+
+def test_sbvae_generation_puts_the_largest_weight_on_the_cluster():
+    model = tiny_model("sbvae")
+    seed = tf.constant([4, 0])
+    v = model.prior_fractions().sample(4, seed=seed)
+    pi = SB.stick_breaking(SB.clip_fractions(v)).numpy()
+    gen = model.generate(np.arange(4, dtype=np.int32), seed=4).reshape(4, -1)
+    for c in range(4):
+        swapped = pi[c].copy()
+        top = swapped.argmax()
+        swapped[[c, top]] = swapped[[top, c]]
+        assert swapped.argmax() == c
+        np.testing.assert_allclose(gen[c], tf.sigmoid(model.decoder(swapped[None])).numpy()[0], atol=1e-6)
+
+
+def test_bad_arguments():
+    import tfmix
+
+    with pytest.raises(ValueError, match="component_means"):
+        tfmix.DLGMM(num_clusters=3, component_means=[0.0, 1.0])
+    with pytest.raises(ValueError, match="num_clusters"):
+        tfmix.DLGMM(num_clusters=1)
+    with pytest.raises(ValueError, match="latent_dim"):
+        tfmix.SBVAE(num_clusters=5, latent_dim=3)
