@@ -26,6 +26,17 @@ SHU = {
     "modified_m2": "see his modified_m2 logs (method=relu)",
     "gmvae": "82.8% mean of 7 runs, best 93.3%, up to 1000 epochs",
 }
+#: Test accuracy (majority vote) in Shu's public logs logs/gmvae.log.{0,1,2}
+#: (RuiShu/vae-clustering) at some of his epochs (50,000 examples each).
+SHU_GMVAE_LOGS = {
+    5: (0.448, 0.478, 0.576),
+    10: (0.514, 0.594, 0.615),
+    19: (0.603, 0.660, 0.635),
+    20: (0.621, 0.660, 0.646),
+    30: (0.639, 0.698, 0.659),
+    50: (0.693, 0.706, 0.693),
+    54: (0.698, 0.712, 0.692),
+}
 MODEL_KWARGS = {
     "m2": {},
     "modified_m2": {"method": "relu"},
@@ -111,6 +122,29 @@ def markdown(rows):
     return "\n".join(lines)
 
 
+def matched_comparison(runs_dir):
+    """Our GMVAE runs against Shu's logs after the same number of examples."""
+    lines = [
+        "| our run | our epochs (x 60k) | = Shu epochs (x 50k) | ours: acc majority | Shu logs 0/1/2 at that epoch | Shu mean |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in sorted(os.listdir(runs_dir)):
+        rows = _read_log(os.path.join(runs_dir, name))
+        if not name.startswith("gmvae") or not rows:
+            continue
+        for ours in sorted({e for e in (4, 8, 16, 25, 42, 45) if e <= len(rows)}):
+            shu_epoch = min(SHU_GMVAE_LOGS, key=lambda e: abs(e - ours * 1.2))
+            if abs(shu_epoch - ours * 1.2) > 1.5:
+                continue
+            accs = SHU_GMVAE_LOGS[shu_epoch]
+            acc = float(rows[ours - 1]["test_acc_majority"])
+            lines.append(
+                f"| {name} | {ours} | {ours * 1.2:.1f} (log row {shu_epoch}) | {100 * acc:.1f}% | "
+                f"{' / '.join(f'{100 * a:.1f}%' for a in accs)} | {100 * sum(accs) / 3:.1f}% |"
+            )
+    return "\n".join(lines)
+
+
 def cmd_report(args):
     rows = summarise(args.runs_dir)
     if not rows:
@@ -118,6 +152,8 @@ def cmd_report(args):
     print(f"<!-- python scripts/reproduce_shu.py report --runs-dir {args.runs_dir}; "
           f"{datetime.date.today()}; {platform.machine()}, {os.cpu_count()} CPUs -->")
     print(markdown(rows))
+    print()
+    print(matched_comparison(args.runs_dir))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
