@@ -13,10 +13,11 @@ def main():
         c = presets.card(name)
         m = c["metrics"]
         pct = lambda k: f"{100 * m[k]:.1f}%" if k in m else "-"  # noqa: E731
+        num = lambda k: f"{m[k]:.3f}" if k in m else "-"  # noqa: E731
         knn = "/".join(f"{100 * m[f'knn_error_k{k}']:.1f}" for k in (3, 5, 10) if f"knn_error_k{k}" in m)
         ll = f"{m['test_log_likelihood']:.2f} ({m['ll_samples']}, {m['ll_examples']})" if "test_log_likelihood" in m else "-"
         print(f"| {name} | {c['epochs']} | {c['seed']} | {c['wall_time_s'] / 3600:.2f} h | {pct('acc_hungarian')} | "
-              f"{pct('acc_majority')} | {m.get('nmi', 0):.3f} | {m.get('ari', 0):.3f} | {knn} % | "
+              f"{pct('acc_majority')} | {num('nmi')} | {num('ari')} | {knn} % | "
               f"{m['test_neg_elbo']:.2f} | {ll} |")
 
 

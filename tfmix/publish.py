@@ -112,7 +112,8 @@ def render_card(card):
         ins = ", ".join(f"`{k}` {v}" for k, v in sig["inputs"].items())
         outs = ", ".join(f"`{k}` {v}" for k, v in sig["outputs"].items())
         lines.append(f"| `{name}` | {ins} | {outs} |")
-    lines += ["", "## Samples (one row per cluster)", "", "![samples](samples.png)", ""]
+    per_cluster = " (one row per cluster)" if card["hyperparameters"]["num_clusters"] > 1 else ""
+    lines += ["", f"## Samples{per_cluster}", "", "![samples](samples.png)", ""]
     return "\n".join(lines)
 
 
@@ -141,7 +142,8 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
         plots.image_grid(
             clean.generate(clusters, seed=0), k if k > 1 else per,
             [f"y={c}" for c in range(k)] if k > 1 else None,
-            out=os.path.join(tmp, "samples.png"), title=f"{preset}: samples, one row per cluster",
+            out=os.path.join(tmp, "samples.png"),
+            title=f"{preset}: samples" + (", one row per cluster" if k > 1 else ""),
         )
         card = {
             "preset": preset,

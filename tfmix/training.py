@@ -187,7 +187,7 @@ def train(config, run_dir, verbose=1):
     ).batch(1000)
 
     callbacks = []
-    if y_test is not None:
+    if y_test is not None and model.num_clusters > 1:
         callbacks.append(ClusterEvaluation(x_test, y_test))
     callbacks += [
         keras.callbacks.BackupAndRestore(
@@ -239,7 +239,8 @@ def evaluate_run(run_dir, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
         results[f"test_{k}"] = float(v)
     if y_test is not None:
         probs = model.cluster_probs(x_test)
-        results.update(tmetrics.clustering_report(y_test, probs))
+        if model.num_clusters > 1:  # one component: nothing to cluster
+            results.update(tmetrics.clustering_report(y_test, probs))
         if model.labelled:
             results["test_error"] = float(np.mean(probs.argmax(-1) != y_test))
         tcfg = dict(config, limit=config["limit"])
