@@ -73,7 +73,7 @@ def cmd_train(args):
         args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, learning_rate=args.learning_rate, num_labels=args.labels,
         binarize=args.binarize, limit=args.limit, model_kwargs=_model_kwargs(args),
-        strategy=args.strategy,
+        strategy=args.strategy, validation=args.validation, patience=args.patience,
     )
     try:
         training.build_model(config)  # validates the model arguments early
@@ -252,6 +252,10 @@ def build_parser():
     t.add_argument("--classification-weight", type=float)
     t.add_argument("--param", action="append", help="other model argument NAME=VALUE (JSON value)")
     t.add_argument("--strategy", choices=["default", "mirrored"], default="default")
+    t.add_argument("--validation", default=None,
+                   help="split monitored each epoch (default: validation if the dataset has one, else test)")
+    t.add_argument("--patience", type=int, default=None,
+                   help="early stopping: epochs without a better validation -ELBO before stopping")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="all metrics of a run on the test split")

@@ -28,6 +28,9 @@ MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.json"
 #: run.json keys that may differ when a run is resumed.
 RESUMABLE_KEYS = ("epochs",)
+#: Settings added after the first runs, with the value older run.json files
+#: imply, so that those runs still resume.
+LATER_KEYS = {"validation": None, "patience": None}
 
 
 class ClusterEvaluation(keras.callbacks.Callback):
@@ -91,8 +94,14 @@ def make_strategy(name):
 
 def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
                num_labels=0, binarize=None, limit=None, model_kwargs=None,
-               strategy="default"):
-    """The `run.json` of a run (validated)."""
+               strategy="default", validation=None, patience=None):
+    """The `run.json` of a run (validated).
+
+    `validation`: the split monitored every epoch (default: the dataset's
+    validation split if it has one, else its test split); `patience`: stop
+    after that many epochs without a better validation -ELBO and keep the
+    best weights (early stopping with look-ahead; None: no early stopping).
+    """
     get_model_class(model)
     tdata.check_dataset(dataset)
     has_labels = tdata.DATASETS[dataset][1]
@@ -105,6 +114,10 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         raise ValueError(f"`learning_rate` must be > 0, got {learning_rate}")
     if num_labels and not has_labels:
         raise ValueError(f"dataset {dataset!r} has no labels for --labels")
+    if validation is not None:
+        tdata.check_dataset(dataset, validation)
+    if patience is not None and int(patience) < 0:
+        raise ValueError(f"`patience` must be >= 0, got {patience}")
     return {
         "model": model,
         "dataset": dataset,
@@ -117,6 +130,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         "limit": None if limit is None else int(limit),
         "model_kwargs": dict(model_kwargs or {}),
         "strategy": strategy,
+        "validation": validation,
+        "patience": None if patience is None else int(patience),
     }
 
 
@@ -132,9 +147,16 @@ def build_model(config):
     return model
 
 
-def _test_arrays(config):
-    """Test images (binarised once, with a fixed seed) and labels."""
-    split = "test" if config["limit"] is None else f"test[:{config['limit']}]"
+def validation_split(config):
+    """The split monitored during training."""
+    if config.get("validation"):
+        return config["validation"]
+    return "validation" if "validation" in tdata.DATASETS[config["dataset"]][0] else "test"
+
+
+def _test_arrays(config, split="test"):
+    """Images of `split` (binarised once, with a fixed seed) and labels."""
+    split = split if config["limit"] is None else f"{split}[:{config['limit']}]"
     ds = tdata.load(
         config["dataset"], split, batch_size=1000, binarize=config["binarize"],
         labels=tdata.DATASETS[config["dataset"]][1], seed=config["seed"],
@@ -153,6 +175,7 @@ def train(config, run_dir, verbose=1):
     run_file = os.path.join(run_dir, RUN_FILE)
     old = read_json(run_file, default=None)
     if old is not None:
+        old = {**LATER_KEYS, **old}
         diff = sorted(
             k for k in set(old) | set(config)
             if k not in RESUMABLE_KEYS and old.get(k) != config.get(k)
@@ -163,6 +186,10 @@ def train(config, run_dir, verbose=1):
                 " use another --out"
             )
     atomic_write_json(run_file, config)
+    progress = read_json(os.path.join(run_dir, PROGRESS_FILE), default={})
+    if progress.get("stopped_early"):
+        print(f"{run_dir}: stopped early (best epoch {progress.get('best_epoch')}); nothing to do")
+        return load_run(run_dir)[1]
     keras.utils.set_random_seed(config["seed"])
 
     strategy = make_strategy(config["strategy"])
@@ -182,13 +209,21 @@ def train(config, run_dir, verbose=1):
             binarize=config["binarize"], seed=config["seed"],
         )
     x_test, y_test = _test_arrays(config)
-    test_ds = tf.data.Dataset.from_tensor_slices(
-        (x_test, y_test) if y_test is not None else x_test
+    x_val, y_val = _test_arrays(config, validation_split(config))
+    val_ds = tf.data.Dataset.from_tensor_slices(
+        (x_val, y_val) if y_val is not None else x_val
     ).batch(1000)
 
     callbacks = []
     if y_test is not None and model.num_clusters > 1:
         callbacks.append(ClusterEvaluation(x_test, y_test))
+    stopper = None
+    if config.get("patience") is not None:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor="val_neg_elbo", mode="min", patience=config["patience"],
+            restore_best_weights=True,
+        )
+        callbacks.append(stopper)
     callbacks += [
         keras.callbacks.BackupAndRestore(
             os.path.join(run_dir, "backup"), delete_checkpoint=False
@@ -198,9 +233,18 @@ def train(config, run_dir, verbose=1):
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
     ]
     model.fit(
-        train_ds, epochs=config["epochs"], validation_data=test_ds,
+        train_ds, epochs=config["epochs"], validation_data=val_ds,
         callbacks=callbacks, verbose=verbose,
     )
+    if stopper is not None and stopper.best_weights is not None:
+        # keep the best epoch's weights as the run's model (note: the early-
+        # stopping state starts afresh when a killed run is resumed)
+        atomic_save_model(model, os.path.join(run_dir, MODEL_FILE))
+        progress_file = os.path.join(run_dir, PROGRESS_FILE)
+        progress = read_json(progress_file, default={})
+        progress.update(best_epoch=int(stopper.best_epoch) + 1,
+                        stopped_early=bool(stopper.stopped_epoch))
+        atomic_write_json(progress_file, progress)
     return model
 
 
