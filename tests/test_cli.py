@@ -131,3 +131,12 @@ def test_early_stopping_on_the_validation_split(tmp_path):
     assert json.load(open(os.path.join(out, "run.json")))["validation"] is None  # auto: "validation"
     assert main(argv) == 0  # rerun: nothing more to do
     assert len(open(os.path.join(out, "log.csv")).read().strip().splitlines()) == len(rows)
+
+
+@pytest.mark.mnist_data
+def test_jit_compile_trains_and_refuses_strategies(tmp_path, capsys):
+    out = str(tmp_path / "xla")
+    assert main(["train", "gmvae", "--epochs", "1", "--jit-compile", "--out", out] + TINY) == 0
+    assert json.load(open(os.path.join(out, "progress.json")))["epochs_done"] == 1
+    assert main(["train", "gmvae", "--jit-compile", "--strategy", "mirrored", "--out", str(tmp_path / "x")] + TINY) == 2
+    assert "single-device runs only" in capsys.readouterr().err

@@ -74,6 +74,7 @@ def cmd_train(args):
         seed=args.seed, learning_rate=args.learning_rate, num_labels=args.labels,
         binarize=args.binarize, limit=args.limit, model_kwargs=_model_kwargs(args),
         strategy=args.strategy, validation=args.validation, patience=args.patience,
+        jit_compile=args.jit_compile,
     )
     try:
         training.build_model(config)  # validates the model arguments early
@@ -252,6 +253,8 @@ def build_parser():
     t.add_argument("--classification-weight", type=float)
     t.add_argument("--param", action="append", help="other model argument NAME=VALUE (JSON value)")
     t.add_argument("--strategy", choices=["default", "mirrored"], default="default")
+    t.add_argument("--jit-compile", action="store_true",
+                   help="compile the training step with XLA (single device only)")
     t.add_argument("--validation", default=None,
                    help="split monitored each epoch (default: validation if the dataset has one, else test)")
     t.add_argument("--patience", type=int, default=None,

@@ -27,10 +27,10 @@ RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.json"
 #: run.json keys that may differ when a run is resumed.
-RESUMABLE_KEYS = ("epochs",)
+RESUMABLE_KEYS = ("epochs", "jit_compile")
 #: Settings added after the first runs, with the value older run.json files
 #: imply, so that those runs still resume.
-LATER_KEYS = {"validation": None, "patience": None}
+LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False}
 
 
 class ClusterEvaluation(keras.callbacks.Callback):
@@ -94,13 +94,15 @@ def make_strategy(name):
 
 def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
                num_labels=0, binarize=None, limit=None, model_kwargs=None,
-               strategy="default", validation=None, patience=None):
+               strategy="default", validation=None, patience=None, jit_compile=False):
     """The `run.json` of a run (validated).
 
     `validation`: the split monitored every epoch (default: the dataset's
     validation split if it has one, else its test split); `patience`: stop
     after that many epochs without a better validation -ELBO and keep the
-    best weights (early stopping with look-ahead; None: no early stopping).
+    best weights (early stopping with look-ahead; None: no early stopping);
+    `jit_compile`: compile the train step with XLA (single device only: XLA
+    has no CPU collectives for tf.distribute strategies).
     """
     get_model_class(model)
     tdata.check_dataset(dataset)
@@ -118,6 +120,11 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         tdata.check_dataset(dataset, validation)
     if patience is not None and int(patience) < 0:
         raise ValueError(f"`patience` must be >= 0, got {patience}")
+    if jit_compile and strategy not in (None, "default"):
+        raise ValueError(
+            f"--jit-compile applies to single-device runs only: XLA cannot be combined with the "
+            f"{strategy!r} strategy on the CPU (no XLA collectives); drop one of the two"
+        )
     return {
         "model": model,
         "dataset": dataset,
@@ -132,6 +139,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         "strategy": strategy,
         "validation": validation,
         "patience": None if patience is None else int(patience),
+        "jit_compile": bool(jit_compile),
     }
 
 
@@ -143,7 +151,10 @@ def build_model(config):
     if config["num_labels"]:
         kwargs["labelled"] = True
     model = cls(**kwargs)
-    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
+    model.compile(
+        optimizer=keras.optimizers.Adam(config["learning_rate"]),
+        jit_compile=bool(config.get("jit_compile", False)),
+    )
     return model
 
 
