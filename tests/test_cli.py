@@ -140,3 +140,34 @@ def test_jit_compile_trains_and_refuses_strategies(tmp_path, capsys):
     assert json.load(open(os.path.join(out, "progress.json")))["epochs_done"] == 1
     assert main(["train", "gmvae", "--jit-compile", "--strategy", "mirrored", "--out", str(tmp_path / "x")] + TINY) == 2
     assert "single-device runs only" in capsys.readouterr().err
+
+
+@pytest.mark.mnist_data
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    import keras
+    import numpy as np
+
+    from tfmix.models.base import MixtureVAE
+
+    out = str(tmp_path / "nan")
+    argv = ["train", "gmvae", "--seed", "1", "--out", out] + TINY
+    assert main(argv + ["--epochs", "1"]) == 0
+    good = keras.saving.load_model(os.path.join(out, "model.keras")).get_weights()
+
+    original = MixtureVAE._objective
+
+    def poisoned(self, data, training):
+        loss, logs = original(self, data, training)
+        return loss * np.nan, dict(logs, loss=loss * np.nan)
+
+    monkeypatch.setattr(MixtureVAE, "_objective", poisoned)
+    assert main(argv + ["--epochs", "3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "training diverged" in err and "epoch 2" in err and "checkpoint of epoch 1 is intact" in err
+    kept = keras.saving.load_model(os.path.join(out, "model.keras")).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(good, kept))
+    assert json.load(open(os.path.join(out, "progress.json")))["epochs_done"] == 1
+    assert json.load(open(os.path.join(out, "backup", "training_metadata.json")))["epoch"] == 1
+    monkeypatch.setattr(MixtureVAE, "_objective", original)
+    assert main(argv + ["--epochs", "2"]) == 0  # resumes from the intact epoch 1
+    assert all(np.all(np.isfinite(w)) for w in keras.saving.load_model(os.path.join(out, "model.keras")).get_weights())

@@ -313,6 +313,11 @@ def main(argv=None):
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"tfmix: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
+    except RuntimeError as e:
+        if type(e).__name__ != "TrainingDiverged":
+            raise
+        print(f"tfmix: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("tfmix: interrupted", file=sys.stderr)
         return 130

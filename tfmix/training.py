@@ -55,6 +55,33 @@ class ClusterEvaluation(keras.callbacks.Callback):
             logs["test_error"] = float(np.mean(probs.argmax(-1) != self.y_test))
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the run's checkpoints are untouched."""
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Aborts `fit` at the first non-finite loss, by raising, so that no
+    epoch-end callback (checkpoint, backup) can save the broken weights."""
+
+    def __init__(self, run_dir):
+        super().__init__()
+        self.run_dir = run_dir
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            done = read_json(os.path.join(self.run_dir, PROGRESS_FILE), default={}).get("epochs_done", 0)
+            kept = f"the checkpoint of epoch {done} is intact" if done else "no epoch had finished"
+            raise TrainingDiverged(
+                f"training diverged: the loss is {float(loss)} at epoch {self.epoch + 1}, "
+                f"batch {batch + 1}; {kept} in {self.run_dir} (lower the learning rate)"
+            )
+
+
 class RunProgress(keras.callbacks.Callback):
     """Atomically saves the model and `progress.json` after every epoch.
 
@@ -225,7 +252,7 @@ def train(config, run_dir, verbose=1):
         (x_val, y_val) if y_val is not None else x_val
     ).batch(1000)
 
-    callbacks = []
+    callbacks = [StopOnNaN(run_dir)]
     if y_test is not None and model.num_clusters > 1:
         callbacks.append(ClusterEvaluation(x_test, y_test))
     stopper = None
