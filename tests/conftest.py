@@ -48,6 +48,9 @@ def tiny_model(name, **kw):
         args["num_clusters"] = 4
     if name == "sbvae":
         args.pop("latent_dim")  # its latent is the num_clusters stick weights
+    if name == "nvae":
+        args.pop("latent_dim")
+        args.update(class_latent_dim=2, shared_latent_dim=2, labelled=False)
     args.update(kw)
     return tfmix.get_model_class(name)(**args)
 

@@ -7,6 +7,7 @@ from tfmix.models.gmvae import GMVAE
 from tfmix.models.m2 import M2
 from tfmix.models.marginal import MarginalMixtureVAE
 from tfmix.models.modified_m2 import ModifiedM2
+from tfmix.models.nvae import NVAE
 from tfmix.models.sbvae import SBVAE
 from tfmix.models.vae import GaussVAE
 
@@ -20,6 +21,7 @@ MODELS = {
     "dlgmm": DLGMM,
     "dldpmm": DLDPMM,
     "sbvae": SBVAE,
+    "nvae": NVAE,
 }
 
 
@@ -36,5 +38,5 @@ def get_model_class(name):
 __all__ = [
     "MODELS", "MixtureVAE", "MarginalMixtureVAE", "GaussVAE", "M2",
     "ModifiedM2", "GMVAE", "DilokthanakulGMVAE", "DLGMM", "DLDPMM", "SBVAE",
-    "get_model_class",
+    "NVAE", "get_model_class",
 ]
