@@ -48,6 +48,8 @@ def tiny_model(name, **kw):
         args["num_clusters"] = 4
     if name == "sbvae":
         args.pop("latent_dim")  # its latent is the num_clusters stick weights
+    if name == "cagem":
+        args["top_latent_dim"] = 2
     if name == "nvae":
         args.pop("latent_dim")
         args.update(class_latent_dim=2, shared_latent_dim=2, labelled=False)

@@ -136,7 +136,7 @@ def test_dilokthanakul_objective(binary_images):
         assert_close(val[b], se[b], rec + kl_w + np.sum(post * kl_gauss, -1) + kl_y)
 
 
-@pytest.mark.parametrize("name", ["vae", "m2", "modified_m2", "gmvae", "dilokthanakul_gmvae", "dldpmm", "dlgmm", "sbvae", "nvae"])
+@pytest.mark.parametrize("name", ["vae", "m2", "modified_m2", "gmvae", "dilokthanakul_gmvae", "dldpmm", "dlgmm", "sbvae", "nvae", "cagem"])
 def test_importance_weighted_bound_is_above_elbo(name, binary_images):
     model = tiny_model(name)
     x = binary_images[:8]

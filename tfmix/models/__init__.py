@@ -1,6 +1,7 @@
 """The tfmix models and their registry (name -> class)."""
 
 from tfmix.models.base import MixtureVAE
+from tfmix.models.cagem import CaGeM
 from tfmix.models.dilokthanakul import DilokthanakulGMVAE
 from tfmix.models.dlgmm import DLDPMM, DLGMM
 from tfmix.models.gmvae import GMVAE
@@ -22,6 +23,7 @@ MODELS = {
     "dldpmm": DLDPMM,
     "sbvae": SBVAE,
     "nvae": NVAE,
+    "cagem": CaGeM,
 }
 
 
@@ -38,5 +40,5 @@ def get_model_class(name):
 __all__ = [
     "MODELS", "MixtureVAE", "MarginalMixtureVAE", "GaussVAE", "M2",
     "ModifiedM2", "GMVAE", "DilokthanakulGMVAE", "DLGMM", "DLDPMM", "SBVAE",
-    "NVAE", "get_model_class",
+    "NVAE", "CaGeM", "get_model_class",
 ]

@@ -1,0 +1,88 @@
+"""CaGeM: its ELBO (sum over y exact) against naive ancestral sampling."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.special import log_softmax
+from scipy.stats import norm
+
+from conftest import tiny_model
+from test_elbo import N_MC, assert_close, bernoulli_loglik, model_mean
+
+
+def _t(a):
+    return tf.constant(a, tf.float32)
+
+
+def _naive_neg_elbo(model, xb, rng, y_fixed=None, n=N_MC):
+    """log q(y,z1,z2|x) - log p(x,y,z1,z2), ancestral samples from q."""
+    K = model.num_clusters
+    x = np.repeat(xb[None], n, 0)
+    qz1 = model.q_z1(_t(xb[None]))
+    l1, s1 = qz1.loc.numpy()[0], qz1.stddev().numpy()[0]
+    z1 = l1 + s1 * rng.standard_normal((n, model.latent_dim))
+    log_qy = log_softmax(model.q_y_logits(_t(x), _t(z1)).numpy(), -1)
+    if y_fixed is None:
+        y = (rng.random((n, 1)) > np.cumsum(np.exp(log_qy), -1)).sum(-1).clip(0, K - 1)
+    else:
+        y = np.full(n, y_fixed)
+    y1 = np.eye(K)[y]
+    qz2 = model.q_z2(_t(x), _t(z1), _t(y1))
+    l2, s2 = qz2.loc.numpy(), qz2.stddev().numpy()
+    z2 = l2 + s2 * rng.standard_normal(l2.shape)
+    pz1 = model.p_z1(_t(z2), _t(y1))
+    log_q = norm.logpdf(z1, l1, s1).sum(-1) + norm.logpdf(z2, l2, s2).sum(-1)
+    if y_fixed is None:
+        log_q += log_qy[np.arange(n), y]
+    log_p = (bernoulli_loglik(xb, model.decoder(_t(z1), _t(y1)).numpy())
+             + norm.logpdf(z1, pz1.loc.numpy(), pz1.stddev().numpy()).sum(-1)
+             + log_softmax(model.p_y_logits(_t(z2)).numpy(), -1)[np.arange(n), y]
+             + norm.logpdf(z2).sum(-1))
+    return log_q - log_p
+
+
+def test_unlabelled_elbo_against_ancestral_sampling(binary_images):
+    model = tiny_model("cagem")
+    x = binary_images[:3].reshape(3, -1)
+    val, se = model_mean(lambda: model.unlabelled_terms(tf.constant(x))["neg_elbo"])
+    rng = np.random.default_rng(0)
+    for b in range(3):
+        assert_close(val[b], se[b], _naive_neg_elbo(model, x[b], rng))
+
+
+def test_labelled_elbo_against_ancestral_sampling(binary_images):
+    model = tiny_model("cagem", labelled=True)
+    x = binary_images[:3].reshape(3, -1)
+    y = np.array([2, 0, 3])
+    val, se = model_mean(lambda: model.labelled_terms(tf.constant(x), tf.constant(y))["neg_elbo"])
+    rng = np.random.default_rng(1)
+    for b in range(3):
+        assert_close(val[b], se[b], _naive_neg_elbo(model, x[b], rng, y_fixed=y[b]))
+
+
+def test_two_classifiers_are_distributions(binary_images):
+    model = tiny_model("cagem", labelled=True)
+    q = model.cluster_probs(binary_images[:5])
+    p = model.generative_classifier(binary_images[:5])
+    for probs in (q, p):
+        assert probs.shape == (5, 4)
+        np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(q, model.cluster_probs(binary_images[:5]))  # fixed seed
+    assert model.classify(binary_images[:5]).shape == (5,)
+
+
+def test_generation_is_conditioned_on_y():
+    model = tiny_model("cagem")
+    gen = model.generate(np.arange(4, dtype=np.int32), seed=7).reshape(4, -1)
+    seed = tf.constant([7, 0])
+    z2 = tf.random.stateless_normal([4, 2], seed=seed)
+    y1 = tf.eye(4)
+    z1 = model.p_z1(z2, y1).sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
+    np.testing.assert_allclose(gen, tf.sigmoid(model.decoder(z1, y1)).numpy(), atol=1e-5)
+
+
+def test_bad_arguments():
+    import tfmix
+
+    with pytest.raises(ValueError, match="top_latent_dim"):
+        tfmix.CaGeM(top_latent_dim=0)
