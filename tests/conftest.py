@@ -48,6 +48,11 @@ def tiny_model(name, **kw):
         args["num_clusters"] = 4
     if name == "sbvae":
         args.pop("latent_dim")  # its latent is the num_clusters stick weights
+    if name in ("catvae", "infocatvae"):
+        args.pop("latent_dim")  # K * delta
+        args["delta"] = 1
+    if name == "infocatvae":
+        args["info_samples"] = 8
     if name == "cagem":
         args["top_latent_dim"] = 2
     if name == "nvae":

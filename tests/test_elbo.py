@@ -42,7 +42,7 @@ def _decode(model, z, y_onehot):
     return model.decode_logits(tf.constant(z, tf.float32), tf.constant(y_onehot, tf.float32)).numpy()
 
 
-@pytest.mark.parametrize("name", ["m2", "modified_m2", "gmvae"])
+@pytest.mark.parametrize("name", ["m2", "modified_m2", "gmvae", "catvae"])
 def test_unlabelled_elbo_of_marginal_models(name, binary_images):
     model = tiny_model(name)
     x = _x(binary_images)
@@ -136,7 +136,7 @@ def test_dilokthanakul_objective(binary_images):
         assert_close(val[b], se[b], rec + kl_w + np.sum(post * kl_gauss, -1) + kl_y)
 
 
-@pytest.mark.parametrize("name", ["vae", "m2", "modified_m2", "gmvae", "dilokthanakul_gmvae", "dldpmm", "dlgmm", "sbvae", "nvae", "cagem"])
+@pytest.mark.parametrize("name", ["vae", "m2", "modified_m2", "gmvae", "dilokthanakul_gmvae", "dldpmm", "dlgmm", "sbvae", "nvae", "cagem", "catvae"])
 def test_importance_weighted_bound_is_above_elbo(name, binary_images):
     model = tiny_model(name)
     x = binary_images[:8]

@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 
 _MODEL_EXPORTS = (
     "DilokthanakulGMVAE", "GaussVAE", "GMVAE", "M2", "MODELS", "ModifiedM2",
-    "MixtureVAE", "MarginalMixtureVAE", "DLGMM", "DLDPMM", "SBVAE", "NVAE", "CaGeM", "get_model_class",
+    "MixtureVAE", "MarginalMixtureVAE", "DLGMM", "DLDPMM", "SBVAE", "NVAE", "CaGeM", "CatVAE", "InfoCatVAE",
+    "get_model_class",
 )
 
 

@@ -2,6 +2,7 @@
 
 from tfmix.models.base import MixtureVAE
 from tfmix.models.cagem import CaGeM
+from tfmix.models.catvae import CatVAE, InfoCatVAE
 from tfmix.models.dilokthanakul import DilokthanakulGMVAE
 from tfmix.models.dlgmm import DLDPMM, DLGMM
 from tfmix.models.gmvae import GMVAE
@@ -24,6 +25,8 @@ MODELS = {
     "sbvae": SBVAE,
     "nvae": NVAE,
     "cagem": CaGeM,
+    "catvae": CatVAE,
+    "infocatvae": InfoCatVAE,
 }
 
 
@@ -40,5 +43,5 @@ def get_model_class(name):
 __all__ = [
     "MODELS", "MixtureVAE", "MarginalMixtureVAE", "GaussVAE", "M2",
     "ModifiedM2", "GMVAE", "DilokthanakulGMVAE", "DLGMM", "DLDPMM", "SBVAE",
-    "NVAE", "CaGeM", "get_model_class",
+    "NVAE", "CaGeM", "CatVAE", "InfoCatVAE", "get_model_class",
 ]

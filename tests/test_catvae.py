@@ -1,0 +1,50 @@
+"""CatVAE / InfoCatVAE: the fixed prior and the information term."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfmix
+from conftest import tiny_model
+
+
+def test_prior_means_are_orthogonal_equidistant_blocks():
+    model = tfmix.CatVAE(num_clusters=5, delta=3, prior_scale=2.0, hidden_units=(8,))
+    mu = model.prior_means()
+    assert mu.shape == (5, 15) and model.latent_dim == 15
+    np.testing.assert_allclose(mu @ mu.T, 4.0 * 3 * np.eye(5))  # orthogonal, norm^2 = lambda^2 delta
+    np.testing.assert_array_equal(mu[2, 6:9], [2.0, 2.0, 2.0])
+    d = np.linalg.norm(mu[:, None] - mu[None], axis=-1)
+    assert np.allclose(d[~np.eye(5, dtype=bool)], d[0, 1])  # equidistant
+    prior = model.prior_z()
+    np.testing.assert_array_equal(prior.stddev().numpy(), np.ones((5, 15)))
+
+
+def test_info_term_is_the_cross_entropy_of_re_encoded_samples():
+    model = tiny_model("infocatvae", info_weight=3.0)
+    seed = tf.constant([5, 6])
+    info = model.info_term(seed).numpy()
+    c = tfmix.models.catvae.D.tfd.RelaxedOneHotCategorical(model.temperature, logits=tf.zeros([8, 4])).sample(seed=seed)
+    z = c @ model.prior_means() + tf.random.stateless_normal([8, 4], seed=tf.random.experimental.stateless_fold_in(seed, 1))
+    x_gen = tf.sigmoid(model.decoder(z))
+    expected = -tf.reduce_sum(c * tf.nn.log_softmax(model.cluster_logits(x_gen)), -1).numpy()
+    np.testing.assert_allclose(info, expected, rtol=1e-5)
+    assert np.all(np.abs(c.numpy().sum(-1) - 1) < 1e-5) and c.numpy().max() < 1.0  # relaxed one-hot
+
+
+def test_infocatvae_loss_adds_the_weighted_information_term(binary_images):
+    model = tiny_model("infocatvae", info_weight=3.0)
+    terms = model.unlabelled_terms(tf.constant(binary_images[:5].reshape(5, -1)))
+    np.testing.assert_allclose(terms["loss"].numpy(), (terms["neg_elbo"] + 3.0 * terms["info"]).numpy(), rtol=1e-6)
+    model.compile(optimizer="adam")
+    hist = model.fit(binary_images, epochs=1, batch_size=16, verbose=0).history
+    assert "info" in hist and np.isfinite(hist["loss"][-1])
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="delta"):
+        tfmix.CatVAE(delta=0)
+    with pytest.raises(ValueError, match="latent_dim"):
+        tfmix.CatVAE(num_clusters=3, delta=2, latent_dim=5)
+    with pytest.raises(ValueError, match="temperature"):
+        tfmix.InfoCatVAE(temperature=0)

@@ -1,0 +1,149 @@
+"""CatVAE and InfoCatVAE of Pineau & Lelarge (2018), "InfoCatVAE:
+representation learning with categorical variational autoencoders"
+(arXiv 1806.08240).
+
+Fixed prior: p(c) = Cat(1/K); p(z|c) = N(mu_c, I) in d = K * delta
+dimensions, mu_c = lambda on the delta coordinates of block c and 0
+elsewhere (the K means are orthogonal and equidistant). Encoder: one shared
+hidden layer h(x), q(c|x) = softmax(W h) and q(z|x, c) for every c.
+Decoder p(x|z).
+
+CatVAE objective (the ELBO; the sum over c is exact, see
+`MarginalMixtureVAE`): reconstruction, the KL of q(z|x,c) to every p(z|c)
+weighted by q(c|x) (all K distances in the gradient), and
+KL(q(c|x) || p(c)) = log K - H(q(c|x)), the entropy term.
+
+InfoCatVAE adds the information-maximisation term (InfoGAN's bound, with no
+extra network): c~ ~ RelaxedOneHotCategorical(temperature, uniform) (the
+Gumbel-softmax relaxation), z ~ N(c~ mu, I), x~ = E[x|z], and
+`info_weight` * E[-sum_k c~_k log q(k|x~)] is added to the loss.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from tfmix import distributions as D
+from tfmix.models.marginal import MarginalMixtureVAE
+from tfmix.networks import MLP, ConditionalMLP, Decoder, GaussianHead
+
+
+@keras.saving.register_keras_serializable(package="tfmix")
+class CatVAE(MarginalMixtureVAE):
+    """Categorical VAE with a fixed orthogonal multimodal prior.
+
+    Args:
+        num_clusters: K.
+        delta: dimensions per category block (latent_dim = K * delta).
+        prior_scale: lambda, the prior means' value on their block.
+        hidden_units: the shared encoder layer(s) and the decoder's.
+
+    Defaults (K = 10, delta = 2, lambda = 2, 400 hidden units) follow the
+    authors' public code; check them against the paper before benchmarking.
+
+    Example:
+    >>> model = CatVAE(num_clusters=10, delta=2, prior_scale=2.0)
+    """
+
+    def __init__(self, num_clusters=10, delta=2, prior_scale=2.0, hidden_units=(400,),
+                 latent_dim=None, **kwargs):
+        if int(delta) < 1:
+            raise ValueError(f"`delta` must be >= 1, got {delta}")
+        if float(prior_scale) <= 0:
+            raise ValueError(f"`prior_scale` (lambda) must be > 0, got {prior_scale}")
+        d = int(num_clusters) * int(delta)
+        if latent_dim is not None and int(latent_dim) != d:
+            raise ValueError(f"`latent_dim` must be num_clusters * delta = {d}, got {latent_dim}")
+        self.delta, self.prior_scale = int(delta), float(prior_scale)
+        super().__init__(num_clusters=num_clusters, latent_dim=d, hidden_units=hidden_units, **kwargs)
+
+    def prior_means(self):
+        """mu_c: lambda on the delta coordinates of block c, [K, K * delta]."""
+        return np.kron(np.eye(self.num_clusters), np.ones((1, self.delta))).astype(np.float32) * self.prior_scale
+
+    # -- one shared encoder instead of separate q(y|x) and q(z|x,y) networks --------
+    def build_networks(self):
+        K, H = self.num_clusters, self.hidden_units[-1]
+        self.shared = MLP(self.hidden_units, name="shared")
+        self.qy_logits = layers.Dense(K, name="qy_logits")
+        self.qz_net = ConditionalMLP((H,), K, activation="linear", name="qz_net")
+        self.qz_head = GaussianHead(self.latent_dim, name="qz_head")
+        self.shared.build((None, self.data_dim))
+        self.qy_logits.build((None, H))
+        self.qz_net.build((None, H))
+        self.qz_head.build((None, H))
+        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder")
+        self.decoder.build((None, self.latent_dim))
+
+    def build_generative(self):  # the decoder is built with the encoder
+        pass
+
+    def cluster_logits(self, x):
+        return self.qy_logits(self.shared(x))
+
+    def q_z(self, x, y=None):
+        loc, scale = self.qz_head(self.qz_net(self.shared(x), y))
+        return D.diag_gaussian(loc, scale)
+
+    def prior_z(self, y=None):
+        mu = tf.constant(self.prior_means())
+        if y is not None:
+            mu = tf.matmul(y, mu)
+        return D.diag_gaussian(mu, tf.ones_like(mu))
+
+    def decode_logits(self, z, y):
+        return self.decoder(z)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("latent_dim")
+        config.update(delta=self.delta, prior_scale=self.prior_scale)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfmix")
+class InfoCatVAE(CatVAE):
+    """CatVAE plus the information-maximisation term (Gumbel-softmax).
+
+    Args:
+        info_weight: weight of the information term (the authors' code
+            uses 1 and, in one version, 100: check against the paper).
+        temperature: the Gumbel-softmax temperature.
+        info_samples: generated samples per training step.
+
+    Example:
+    >>> model = InfoCatVAE(num_clusters=10, info_weight=1.0)
+    """
+
+    unlabelled_term_names = MarginalMixtureVAE.unlabelled_term_names + ("info",)
+
+    def __init__(self, info_weight=1.0, temperature=0.5, info_samples=100, **kwargs):
+        if float(info_weight) < 0 or float(temperature) <= 0 or int(info_samples) < 1:
+            raise ValueError(
+                "`info_weight` must be >= 0, `temperature` > 0 and `info_samples` >= 1; got "
+                f"{info_weight}, {temperature}, {info_samples}"
+            )
+        self.info_weight, self.temperature, self.info_samples = float(info_weight), float(temperature), int(info_samples)
+        super().__init__(**kwargs)
+
+    def info_term(self, seed):
+        """E[-sum_k c~_k log q(k | x~)] over generated x~ (a [M] tensor)."""
+        uniform = tf.zeros([self.info_samples, self.num_clusters], self.compute_dtype)
+        c = D.tfd.RelaxedOneHotCategorical(self.temperature, logits=uniform).sample(seed=seed)
+        z = tf.matmul(c, tf.constant(self.prior_means())) + tf.random.stateless_normal(
+            [self.info_samples, self.latent_dim], seed=tf.random.experimental.stateless_fold_in(seed, 1))
+        x_gen = tf.sigmoid(self.decoder(z))
+        return -tf.reduce_sum(c * tf.nn.log_softmax(self.cluster_logits(x_gen)), -1)
+
+    def unlabelled_terms(self, x, training=False):
+        terms = super().unlabelled_terms(x, training)
+        info = tf.reduce_mean(self.info_term(tf.random.experimental.stateless_fold_in(self._noise_seed(), 7)))
+        terms["info"] = tf.fill(tf.shape(terms["neg_elbo"]), info)
+        terms["loss"] = terms["neg_elbo"] + self.info_weight * info
+        return terms
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(info_weight=self.info_weight, temperature=self.temperature, info_samples=self.info_samples)
+        return config
