@@ -127,7 +127,7 @@ def cmd_plot_latent(args):
     from tfmix import plots, training
 
     config, model = training.load_run(args.run_dir)
-    x, y = training._test_arrays(dict(config, limit=args.limit))
+    x, y = training.split_arrays(dict(config, limit=args.limit))
     z2 = plots.project_2d(model.encode(x), args.method, seed=config["seed"])
     clusters = model.cluster_probs(x).argmax(-1)
     panels = ([("true label", y)] if y is not None else []) + [("cluster argmax q(y|x)", clusters)]

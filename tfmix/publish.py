@@ -134,7 +134,7 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
         clean.set_weights(model.get_weights())
         clean.save(os.path.join(tmp, "model.keras"))
         export.export_saved_model(clean, os.path.join(tmp, "saved_model"), ll_samples=export_ll_samples)
-        x_test, _ = training._test_arrays(dict(config, limit=64))
+        x_test, _ = training.split_arrays(dict(config, limit=64))
         _check_export(clean, os.path.join(tmp, "saved_model"), x_test)
         k = clean.num_clusters
         per = 10

@@ -3,13 +3,15 @@
 A run directory holds:
 
 - `run.json`: what was asked (model, hyperparameters, data, seed); a rerun
-  of the same command must agree with it (only `epochs` may grow);
+  of the same command must agree with it (only `epochs` may grow, and
+  `jit_compile` may change);
 - `model.keras`: the model after the last finished epoch (written
   atomically every epoch, optimizer state included);
 - `backup/`: Keras `BackupAndRestore` state, so that the same command
   resumes a killed run from its last finished epoch;
 - `log.csv` (one row per epoch, every ELBO term, test clustering metrics),
-  `tensorboard/`, and `progress.json` (epochs done, cumulative wall time).
+  `tensorboard/`, and `progress.json` (epochs done, cumulative wall time;
+  with early stopping also the best epoch, whose weights `model.keras` holds).
 """
 
 import os
@@ -192,7 +194,7 @@ def validation_split(config):
     return "validation" if "validation" in tdata.DATASETS[config["dataset"]][0] else "test"
 
 
-def _test_arrays(config, split="test"):
+def split_arrays(config, split="test"):
     """Images of `split` (binarised once, with a fixed seed) and labels."""
     split = split if config["limit"] is None else f"{split}[:{config['limit']}]"
     ds = tdata.load(
@@ -246,8 +248,9 @@ def train(config, run_dir, verbose=1):
             config["dataset"], split, batch_size=global_batch,
             binarize=config["binarize"], seed=config["seed"],
         )
-    x_test, y_test = _test_arrays(config)
-    x_val, y_val = _test_arrays(config, validation_split(config))
+    x_test, y_test = split_arrays(config)
+    val_split = validation_split(config)
+    x_val, y_val = (x_test, y_test) if val_split == "test" else split_arrays(config, val_split)
     val_ds = tf.data.Dataset.from_tensor_slices(
         (x_val, y_val) if y_val is not None else x_val
     ).batch(1000)
@@ -310,7 +313,7 @@ def evaluate_run(run_dir, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
     import tensorflow as tf
 
     config, model = load_run(run_dir)
-    x_test, y_test = _test_arrays(config)
+    x_test, y_test = split_arrays(config)
     results = {"model": config["model"], "dataset": config["dataset"]}
     progress = read_json(os.path.join(run_dir, PROGRESS_FILE), default={})
     results["epochs"] = progress.get("epochs_done")
