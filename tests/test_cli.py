@@ -171,3 +171,19 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, mo
     monkeypatch.setattr(MixtureVAE, "_objective", original)
     assert main(argv + ["--epochs", "2"]) == 0  # resumes from the intact epoch 1
     assert all(np.all(np.isfinite(w)) for w in keras.saving.load_model(os.path.join(out, "model.keras")).get_weights())
+
+
+@pytest.mark.mnist_data
+def test_semi_supervised_m2_through_the_cli(tmp_path, capsys):
+    import numpy as np
+
+    out = str(tmp_path / "m2")
+    assert main(["train", "m2", "--labels", "20", "--epochs", "1", "--out", out] + TINY) == 0
+    idx = np.load(os.path.join(out, "labelled_indices.npy"))
+    assert len(idx) == 20
+    header = open(os.path.join(out, "log.csv")).readline()
+    for col in ("labelled_classification", "accuracy", "test_error", "neg_elbo"):
+        assert col in header, col
+    capsys.readouterr()
+    assert main(["evaluate", out, "--json", "--ll-samples", "0"]) == 0
+    assert 0.0 <= json.loads(capsys.readouterr().out)["test_error"] <= 1.0
