@@ -115,37 +115,54 @@ def test_semi_supervised_m2_uses_labels(binary_images):
         tiny_model("gmvae").classify(binary_images[:2])
 
 
-class _DeterministicVAE(tfmix.GaussVAE):
-    """q(z|x) with a negligible scale: the gradient no longer depends on
-    the sampling noise, so one step can be compared across strategies."""
+MIRRORED_CHECK = r"""
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, tensorflow as tf
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, tfmix
+from tfmix import distributions as D
 
+class DeterministicVAE(tfmix.GaussVAE):
+    # q(z|x) with a negligible scale: the gradient no longer depends on the
+    # sampling noise, so one step can be compared across strategies.
     def q_z(self, x):
-        from tfmix import distributions as D
-
         loc, _ = self.qz_head(self.encoder(x))
         return D.diag_gaussian(loc, 1e-6 * tf.ones_like(loc))
 
+x = (np.random.default_rng(0).random((16, 28, 28, 1)) < 0.3).astype("float32")
+init = DeterministicVAE(hidden_units=(8,), latent_dim=2, seed=0).get_weights()
 
-def _one_sgd_step(strategy, x, init_weights):
+def one_sgd_step(strategy):
     with strategy.scope():
-        model = _DeterministicVAE(hidden_units=(8,), latent_dim=2, seed=0)
-        model.set_weights(init_weights)
+        model = DeterministicVAE(hidden_units=(8,), latent_dim=2, seed=0)
+        model.set_weights(init)
         model.compile(optimizer=keras.optimizers.SGD(0.1))
-    model.fit(x, epochs=1, batch_size=len(x), verbose=0, shuffle=False)
+    model.fit(x, epochs=1, batch_size=16, verbose=0, shuffle=False)
     return model.get_weights()
 
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert mirrored.num_replicas_in_sync == 2
+w_single, w_mirror = one_sgd_step(tf.distribute.get_strategy()), one_sgd_step(mirrored)
+assert sum(np.abs(a - b).sum() for a, b in zip(w_single, init)) > 1e-3
+for a, b in zip(w_single, w_mirror):
+    np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+print("MIRRORED-OK")
+"""
 
-def test_mirrored_strategy_matches_single_device(binary_images, mirrored):
+
+def test_mirrored_strategy_matches_single_device(tmp_path):
     """Two replicas, each with half the batch: the loss divided by the
-    number of replicas gives the same step as one device on the batch."""
-    x = binary_images[:16]
-    init = _DeterministicVAE(hidden_units=(8,), latent_dim=2, seed=0).get_weights()
-    w_single = _one_sgd_step(tf.distribute.get_strategy(), x, init)
-    w_mirror = _one_sgd_step(mirrored, x, init)
-    moved = sum(np.abs(a - b).sum() for a, b in zip(w_single, init))
-    assert moved > 1e-3
-    for a, b in zip(w_single, w_mirror):
-        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+    number of replicas gives the same SGD step as one device on the batch.
+    (A fresh process, so that no earlier test's TF state interferes.)"""
+    import subprocess
+    import sys
+
+    script = tmp_path / "mirrored_check.py"
+    script.write_text(MIRRORED_CHECK)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "MIRRORED-OK" in proc.stdout, proc.stderr[-3000:]
 
 
 def test_mirrored_fit_of_a_mixture_model(binary_images, mirrored):

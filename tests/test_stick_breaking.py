@@ -13,17 +13,25 @@ from tfmix.stick_breaking import tfd
 from test_elbo import assert_close, bernoulli_loglik, model_mean
 
 
+def log1mexp(x):
+    """log(1 - exp(x)) for x < 0, accurate at both ends."""
+    x = np.asarray(x, np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(x < -0.693, np.log1p(-np.exp(x)), np.log(-np.expm1(x)))
+
+
 def kumaraswamy_sample(rng, a, b, size):
-    """log v of exact float64 samples, by inversion in log space (not
-    clipped: the densities need the true v, however close to 0)."""
+    """log v of exact float64 samples, by inversion in log space:
+    v = (1 - u^(1/b))^(1/a) (not clipped: the densities need the true v,
+    however close to 0 or 1)."""
     u = rng.uniform(1e-12, 1 - 1e-12, size)
-    return np.log(-np.expm1(np.log(u) / b)) / a
+    return log1mexp(np.log(u) / b) / a
 
 
 def log_ratio_kumaraswamy_beta(log_v, a, b, alpha, beta):
     """log Kumaraswamy(v; a, b) - log Beta(v; alpha, beta), from log v."""
-    log_kuma = np.log(a) + np.log(b) + (a - 1) * log_v + (b - 1) * np.log1p(-np.exp(a * log_v))
-    log_beta = (alpha - 1) * log_v + (beta - 1) * np.log1p(-np.exp(log_v)) - betaln(alpha, beta)
+    log_kuma = np.log(a) + np.log(b) + (a - 1) * log_v + (b - 1) * log1mexp(a * log_v)
+    log_beta = (alpha - 1) * log_v + (beta - 1) * log1mexp(log_v) - betaln(alpha, beta)
     return log_kuma - log_beta
 
 
