@@ -193,6 +193,12 @@ class MixtureVAE(keras.Model):
         x = tf.convert_to_tensor(x)
         return tf.reshape(tf.cast(x, self.compute_dtype), [-1, self.data_dim])
 
+    def _all_y(self, batch_shape):
+        """One-hot codes of every y, broadcast to `batch_shape + [K, K]`
+        (to run a network for all K values of y in one call)."""
+        eye = tf.eye(self.num_clusters, dtype=self.compute_dtype)
+        return tf.broadcast_to(eye, tf.concat([batch_shape, tf.shape(eye)], 0))
+
     def _noise_seed(self):
         """A fresh stateless seed per step, distinct on each replica."""
         seed = tf.cast(self.seed_generator.next(), tf.int32)

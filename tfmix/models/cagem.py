@@ -90,10 +90,6 @@ class CaGeM(MixtureVAE):
     def p_z1(self, z2, y):
         return D.diag_gaussian(*self.pz1_head(self.pz1_net(z2, y)))
 
-    def _all_y(self, batch_shape):
-        eye = tf.eye(self.num_clusters, dtype=self.compute_dtype)
-        return tf.broadcast_to(eye, tf.concat([batch_shape, tf.shape(eye)], 0))
-
     def _per_y_terms(self, x, z1, qz2, z2, y_all):
         """-log p(x|y,z1), -log p(z1|y,z2), -log p(y|z2), KL(q(z2)||p(z2)), each [B, K]."""
         rec = -D.bernoulli_likelihood(self.decoder(tf.broadcast_to(z1[:, None, :], tf.concat([tf.shape(y_all)[:-1], [self.latent_dim]], 0)), y_all)).log_prob(x[:, None, :])

@@ -67,11 +67,6 @@ class MarginalMixtureVAE(MixtureVAE):
         loc, scale = self.qz_head(self.qz_net(x, y))
         return D.diag_gaussian(loc, scale)
 
-    def _all_y(self, batch_shape):
-        """One-hot codes of every y, broadcast to `batch_shape + [K, K]`."""
-        eye = tf.eye(self.num_clusters, dtype=self.compute_dtype)
-        return tf.broadcast_to(eye, tf.concat([batch_shape, tf.shape(eye)], 0))
-
     # -- objective -------------------------------------------------------------
     def unlabelled_terms(self, x, training=False):
         qy = D.categorical(self.cluster_logits(x))

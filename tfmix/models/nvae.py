@@ -95,10 +95,6 @@ class NVAE(MixtureVAE):
             D.tfd.kl_divergence(qzc, D.standard_normal(self.class_latent_dim, self.compute_dtype)),
         )
 
-    def _all_y(self, batch_shape):
-        eye = tf.eye(self.num_clusters, dtype=self.compute_dtype)
-        return tf.broadcast_to(eye, tf.concat([batch_shape, tf.shape(eye)], 0))
-
     def labelled_terms(self, x, y, training=False):
         qzc, qzs, logits = self.posteriors(x)
         seed = self._noise_seed()
