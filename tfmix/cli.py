@@ -109,17 +109,10 @@ def cmd_sample(args):
     from tfmix import plots, training
 
     _, model = training.load_run(args.run_dir)
-    import numpy as np
-
-    k = model.num_clusters
-    per = args.per_cluster
-    rows = k if k > 1 else per
-    clusters = np.repeat(np.arange(k), per if k > 1 else per * per)
-    images = model.generate(clusters, seed=args.seed)
-    labels = [f"y={c}" for c in range(k)] if k > 1 else None
     _ensure_parent(args.out)
-    plots.image_grid(images, rows, labels, out=args.out, title=f"{type(model).__name__}: one row per cluster")
-    print(f"wrote {len(images)} samples ({k} cluster(s)) to {args.out}")
+    n = plots.cluster_samples_grid(model, args.out, args.per_cluster, args.seed,
+                                   title=f"{type(model).__name__}: one row per cluster")
+    print(f"wrote {n} samples ({model.num_clusters} cluster(s)) to {args.out}")
 
 
 def cmd_plot_latent(args):
@@ -209,10 +202,9 @@ def cmd_demo(args):
     print(f"Hungarian accuracy on these {len(x)} digits: {acc:.2f}")
     _ensure_parent(args.out)
     per = 10
-    samples = model.generate(np.repeat(np.arange(k), per), seed=args.seed)
-    plots.image_grid(samples, k, [f"y={c}" for c in range(k)], out=args.out,
-                     title=f"{args.preset}: generated samples, one row per cluster")
-    print(f"wrote {len(samples)} generated samples ({per} per cluster) to {args.out}")
+    n = plots.cluster_samples_grid(model, args.out, per, args.seed,
+                                   title=f"{args.preset}: generated samples, one row per cluster")
+    print(f"wrote {n} generated samples ({per} per cluster) to {args.out}")
 
 
 def _ensure_parent(path):

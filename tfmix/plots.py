@@ -64,3 +64,17 @@ def latent_scatter(z2, panels, out, title=None):
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def cluster_samples_grid(model, out, per_cluster=10, seed=0, title=None):
+    """Writes a PNG of `model.generate` samples: one row of `per_cluster`
+    per cluster, or a per_cluster x per_cluster square for a one-component
+    model. Returns the number of images."""
+    k = model.num_clusters
+    if k > 1:
+        clusters, rows, labels = np.repeat(np.arange(k), per_cluster), k, [f"y={c}" for c in range(k)]
+    else:
+        clusters, rows, labels = np.zeros(per_cluster * per_cluster, np.int32), per_cluster, None
+    images = model.generate(clusters.astype(np.int32), seed=seed)
+    image_grid(images, rows, labels, out=out, title=title)
+    return len(images)

@@ -136,14 +136,9 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
         export.export_saved_model(clean, os.path.join(tmp, "saved_model"), ll_samples=export_ll_samples)
         x_test, _ = training.split_arrays(dict(config, limit=64))
         _check_export(clean, os.path.join(tmp, "saved_model"), x_test)
-        k = clean.num_clusters
-        per = 10
-        clusters = np.repeat(np.arange(k), per) if k > 1 else np.zeros(per * per, np.int32)
-        plots.image_grid(
-            clean.generate(clusters, seed=0), k if k > 1 else per,
-            [f"y={c}" for c in range(k)] if k > 1 else None,
-            out=os.path.join(tmp, "samples.png"),
-            title=f"{preset}: samples" + (", one row per cluster" if k > 1 else ""),
+        plots.cluster_samples_grid(
+            clean, os.path.join(tmp, "samples.png"), per_cluster=10, seed=0,
+            title=f"{preset}: samples" + (", one row per cluster" if clean.num_clusters > 1 else ""),
         )
         card = {
             "preset": preset,
