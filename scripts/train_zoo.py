@@ -32,7 +32,7 @@ def main():
     config = training.run_config(
         recipe["model"], recipe["dataset"], epochs=args.epochs or recipe["epochs"],
         batch_size=recipe["batch_size"], seed=seed, learning_rate=recipe["learning_rate"],
-        model_kwargs=recipe["model_kwargs"],
+        model_kwargs=recipe["model_kwargs"], num_labels=recipe.get("num_labels", 0),
     )
     run_dir = os.path.join(args.runs_dir, f"{args.preset}_seed{seed}")
     training.train(config, run_dir, verbose=2)

@@ -48,3 +48,43 @@ def test_bad_arguments():
         tfmix.CatVAE(num_clusters=3, delta=2, latent_dim=5)
     with pytest.raises(ValueError, match="temperature"):
         tfmix.InfoCatVAE(temperature=0)
+    with pytest.raises(ValueError, match="kl_weight"):
+        tfmix.CatVAE(kl_weight=0)
+
+
+def test_kl_weight_scales_both_kls_in_the_loss_only(binary_images):
+    x = tf.constant(binary_images[:6].reshape(6, -1))
+    plain = tiny_model("catvae")
+    heavy = tiny_model("catvae", kl_weight=10.0)
+    heavy.set_weights(plain.get_weights())
+    t1, t10 = plain.unlabelled_terms(x), heavy.unlabelled_terms(x)
+    assert "loss" not in t1  # beta = 1: the loss is the -ELBO
+    np.testing.assert_allclose(t10["neg_elbo"].numpy(), t1["neg_elbo"].numpy(), rtol=1e-5)
+    expected = t1["reconstruction"] + 10.0 * (t1["kl_z"] + t1["kl_y"])
+    np.testing.assert_allclose(t10["loss"].numpy(), expected.numpy(), rtol=1e-5)
+    info = tiny_model("infocatvae", kl_weight=10.0, info_weight=2.0)
+    t = info.unlabelled_terms(x)
+    np.testing.assert_allclose(
+        t["loss"].numpy(), (t["reconstruction"] + 10.0 * (t["kl_z"] + t["kl_y"]) + 2.0 * t["info"]).numpy(), rtol=1e-5)
+    assert tfmix.CatVAE.from_config(heavy.get_config()).kl_weight == 10.0
+
+
+def test_traversal_and_centroid_path_decode_the_prior_geometry():
+    model = tiny_model("catvae", delta=2, prior_scale=1.5)
+    mu = model.prior_means()
+    trav = model.traversal(steps=4, max_scale=3.0).reshape(4, 4, 8)
+    np.testing.assert_allclose(trav[2, 0], 0.0)  # t = 0: the origin
+    np.testing.assert_allclose(trav[2, -1], 3.0 * mu[2])  # t = 3: three times mu_2
+    np.testing.assert_allclose(trav[1, 1], mu[1])  # t = 1: the prior mean
+    path = model.centroid_path(steps=5).reshape(4, 5, 8)
+    np.testing.assert_allclose(path[3, 0], mu[3])
+    np.testing.assert_allclose(path[3, -1], mu[0])  # wraps around to mu_0
+    np.testing.assert_allclose(path[0, 2], (mu[0] + mu[1]) / 2)
+    images = model.decode(path.reshape(-1, 8))
+    assert images.shape == (20, 28, 28, 1) and 0 <= images.min() and images.max() <= 1
+    np.testing.assert_allclose(
+        images[:1].reshape(1, -1), tf.sigmoid(model.decoder(tf.constant(mu[:1]))).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match=r"`z` must have shape \[N, 8\]"):
+        model.decode(np.zeros((2, 7)))
+    with pytest.raises(ValueError, match="NaN"):
+        model.decode(np.full((1, 8), np.nan))

@@ -187,3 +187,20 @@ def test_semi_supervised_m2_through_the_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", out, "--json", "--ll-samples", "0"]) == 0
     assert 0.0 <= json.loads(capsys.readouterr().out)["test_error"] <= 1.0
+
+
+@pytest.mark.mnist_data
+def test_fully_supervised_nvae_through_the_cli(tmp_path, capsys):
+    out = str(tmp_path / "nvae")
+    nvae_tiny = ["--limit", "200", "--hidden-units", "32", "--batch-size", "50"]
+    argv = ["train", "nvae", "--labels", "all", "--epochs", "1", "--out", out, "--param", "class_latent_dim=2",
+            "--param", "shared_latent_dim=2"] + nvae_tiny
+    assert main(argv) == 0
+    assert not os.path.exists(os.path.join(out, "labelled_indices.npy"))  # every example is labelled
+    header = open(os.path.join(out, "log.csv")).readline()
+    for col in ("labelled_neg_elbo", "labelled_kl_zc", "accuracy", "test_error"):
+        assert col in header, col
+    assert "kl_y" not in header.replace("labelled_", "")  # no unlabelled term was computed
+    capsys.readouterr()
+    assert main(["train", "nvae", "--labels", "some", "--epochs", "1", "--out", str(tmp_path / "x")] + nvae_tiny) == 2
+    assert "`num_labels` must be an integer >= 0 or 'all'" in capsys.readouterr().err

@@ -84,3 +84,25 @@ def test_bad_arguments():
         tfmix.NVAE(class_latent_dim=0)
     with pytest.raises(ValueError, match="latent_dim"):
         tfmix.NVAE(class_latent_dim=2, shared_latent_dim=3, latent_dim=4)
+
+
+def test_per_dimension_kl_sums_to_the_kl_terms(binary_images):
+    model = tiny_model("nvae", labelled=True)
+    kl_c, kl_s = model.per_dimension_kl(binary_images[:7], batch_size=3)
+    assert kl_c.shape == (7, 2) and kl_s.shape == (7, 2) and (kl_c >= 0).all()
+    terms = model.labelled_terms(tf.constant(binary_images[:7].reshape(7, -1)), tf.zeros([7], tf.int32))
+    np.testing.assert_allclose(kl_c.sum(-1), terms["kl_zc"].numpy(), rtol=1e-5)
+    np.testing.assert_allclose(kl_s.sum(-1), terms["kl_zs"].numpy(), rtol=1e-5)
+
+
+def test_sigma_scales_the_prior_samples():
+    model = tiny_model("nvae")
+    c = np.arange(4, dtype=np.int32)
+    z = 1.4 * tf.random.stateless_normal([4, 4], seed=tf.constant([3, 0])).numpy()
+    expected = 1 / (1 + np.exp(-_decode(model, z[:, :2], z[:, 2:], c)))
+    np.testing.assert_allclose(model.generate(c, seed=3, sigma=1.4).reshape(4, -1), expected, atol=1e-5)
+    np.testing.assert_allclose(model.generate(c, seed=3, sigma=1.0), model.generate(c, seed=3), atol=1e-6)
+    with pytest.raises(ValueError, match="sigma"):
+        model.generate(c, seed=3, sigma=0.0)
+    with pytest.raises(ValueError, match="does not support `sigma`"):
+        tiny_model("gmvae").generate(c, seed=3, sigma=1.4)

@@ -236,7 +236,8 @@ def build_parser():
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="run directory")
     t.add_argument("--learning-rate", type=float, default=1e-3)
-    t.add_argument("--labels", type=int, default=0, help="number of labelled examples (balanced)")
+    t.add_argument("--labels", default="0",
+                   help="labelled examples: a number (a balanced subset) or 'all' (fully supervised)")
     t.add_argument("--binarize", choices=BINARIZE, default=None)
     t.add_argument("--limit", type=_positive_int, default=None, help="use only the first N examples of each split")
     t.add_argument("--num-clusters", type=_positive_int)

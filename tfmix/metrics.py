@@ -11,7 +11,13 @@
 - `knn_error(z_train, y_train, z_test, y_test, k)`: test error of a k-nearest
   neighbour classifier (scikit-learn) on a latent representation.
 - `clustering_report(...)`: all of the above in one dict.
+- The judge: `judge_cnn()` is the small CNN trained once on a real training
+  set (`scripts/train_judge.py`, published as `zoo/judge_<dataset>/`);
+  `load_judge(dataset)` loads it and `conditional_generation_accuracy(...)`
+  scores a model's per-cluster samples with it.
 """
+
+import os
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -99,3 +105,89 @@ def clustering_report(y_true, probs):
         "ari": ari(y_true, c),
         "clusters_used": int(len(np.unique(c))),
     }
+
+
+# -- the judge: a classifier of real images that labels generated samples ------
+
+JUDGE_IMAGE_SHAPE = (28, 28, 1)
+
+
+def judge_cnn(num_classes=10, seed=0):
+    """The judge classifier: conv(32)-pool-conv(64)-pool-dense(128), softmax.
+
+    Trained once on a real training set by `scripts/train_judge.py`; takes
+    images `[N, 28, 28, 1]` in [0, 1] and returns class probabilities.
+
+    Example:
+    >>> judge = judge_cnn(10)
+    >>> judge.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    """
+    import keras
+    from keras import layers
+
+    if int(num_classes) < 2:
+        raise ValueError(f"`num_classes` must be >= 2, got {num_classes}")
+    init = lambda i: keras.initializers.GlorotUniform(seed=seed + i)  # noqa: E731
+    return keras.Sequential(
+        [
+            keras.Input(JUDGE_IMAGE_SHAPE, name="x"),
+            layers.Conv2D(32, 3, padding="same", activation="relu", kernel_initializer=init(0)),
+            layers.MaxPooling2D(),
+            layers.Conv2D(64, 3, padding="same", activation="relu", kernel_initializer=init(1)),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dropout(0.25, seed=seed),
+            layers.Dense(128, activation="relu", kernel_initializer=init(2)),
+            layers.Dropout(0.5, seed=seed + 1),
+            layers.Dense(int(num_classes), activation="softmax", kernel_initializer=init(3)),
+        ],
+        name="judge",
+    )
+
+
+def judge_dir(dataset):
+    from tfmix import presets
+
+    return os.path.join(presets.zoo_dir(), f"judge_{dataset}")
+
+
+def load_judge(dataset="mnist"):
+    """The published judge of `dataset` (a Keras model: images -> probabilities)."""
+    import keras
+
+    path = os.path.join(judge_dir(dataset), "model.keras")
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"no judge classifier for {dataset!r} at {path} (train it with scripts/train_judge.py {dataset})"
+        )
+    try:
+        return keras.saving.load_model(path)
+    except Exception as e:
+        raise ValueError(f"cannot load the judge {path}: {type(e).__name__}: {e}") from None
+
+
+def judge_labels(judge, images, batch_size=1000):
+    """The judge's labels of `images` (any shape with 784 pixels per image)."""
+    x = np.asarray(images, np.float32).reshape((-1,) + JUDGE_IMAGE_SHAPE)
+    return judge.predict(x, batch_size=batch_size, verbose=0).argmax(-1)
+
+
+def conditional_generation_accuracy(model, judge, x_test, y_test, per_cluster=100, seed=0):
+    """Share of the samples generated from cluster c that the judge assigns
+    to the class matched to c (Hungarian matching of argmax q(y|x) on the
+    test set; the identity for models trained with labels), over all K
+    clusters. Returns `(accuracy, per_cluster_accuracy)`;
+    unmatched clusters (K > classes) count as wrong.
+    """
+    K = model.num_clusters
+    if getattr(model, "labelled", False):  # trained with labels: cluster c is class c
+        mapping = np.arange(K)
+    else:
+        clusters = model.cluster_probs(x_test).argmax(-1)
+        mapping = cluster_to_label_map(np.asarray(y_test), clusters, "hungarian")
+        mapping = np.concatenate([mapping, np.full(K - len(mapping), -1)]) if len(mapping) < K else mapping
+    per = []
+    for c in range(K):
+        x = model.generate(c, int(per_cluster), seed=seed + c)
+        per.append(float(np.mean(judge_labels(judge, x) == mapping[c])))
+    return float(np.mean(per)), per

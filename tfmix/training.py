@@ -121,6 +121,21 @@ def make_strategy(name):
     raise ValueError(f"unknown strategy {name!r}; known: default, mirrored")
 
 
+def check_num_labels(num_labels):
+    """`num_labels`: an int >= 0 (a balanced labelled subset of that size,
+    streamed beside the unlabelled data) or "all" (fully supervised)."""
+    if isinstance(num_labels, str):
+        if num_labels == "all":
+            return "all"
+        try:
+            num_labels = int(num_labels)
+        except ValueError:
+            raise ValueError(f"`num_labels` must be an integer >= 0 or 'all', got {num_labels!r}") from None
+    if int(num_labels) < 0:
+        raise ValueError(f"`num_labels` must be an integer >= 0 or 'all', got {num_labels!r}")
+    return int(num_labels)
+
+
 def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
                num_labels=0, binarize=None, limit=None, model_kwargs=None,
                strategy="default", validation=None, patience=None, jit_compile=False):
@@ -143,6 +158,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
             raise ValueError(f"`{name}` must be >= 1, got {v}")
     if float(learning_rate) <= 0:
         raise ValueError(f"`learning_rate` must be > 0, got {learning_rate}")
+    num_labels = check_num_labels(num_labels)
     if num_labels and not has_labels:
         raise ValueError(f"dataset {dataset!r} has no labels for --labels")
     if validation is not None:
@@ -162,7 +178,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         "batch_size": int(batch_size),
         "seed": int(seed),
         "learning_rate": float(learning_rate),
-        "num_labels": int(num_labels),
+        "num_labels": num_labels,
         "limit": None if limit is None else int(limit),
         "model_kwargs": dict(model_kwargs or {}),
         "strategy": strategy,
@@ -237,7 +253,12 @@ def train(config, run_dir, verbose=1):
         model = build_model(config)
     split = "train" if config["limit"] is None else f"train[:{config['limit']}]"
     global_batch = config["batch_size"]
-    if config["num_labels"]:
+    if config["num_labels"] == "all":  # fully supervised: (x, y) batches
+        train_ds = tdata.load(
+            config["dataset"], split, batch_size=global_batch, labels=True,
+            binarize=config["binarize"], seed=config["seed"],
+        )
+    elif config["num_labels"]:
         train_ds, idx = tdata.semi_supervised(
             config["dataset"], config["num_labels"], batch_size=global_batch,
             binarize=config["binarize"], seed=config["seed"], limit=config["limit"],

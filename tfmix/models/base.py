@@ -50,6 +50,8 @@ class MixtureVAE(keras.Model):
     labelled_term_names = ()
     #: Whether the model can be trained with labels at all.
     supports_labels = False
+    #: generate(..., sigma=s) scales the N(0, I) prior (GaussVAE, NVAE).
+    supports_sigma = False
 
     def __init__(
         self,
@@ -332,6 +334,10 @@ class MixtureVAE(keras.Model):
         return self.generate_mean(clusters, seed)
 
     @tf.function(reduce_retracing=True)
+    def _generate_sigma_fn(self, clusters, seed, sigma):
+        return self.generate_mean(clusters, seed, sigma=sigma)
+
+    @tf.function(reduce_retracing=True)
     def _log_weights_lse(self, x, num_samples, seed):
         w = tf.cast(self.log_importance_weights(x, num_samples, seed), tf.float32)
         return tf.reduce_logsumexp(w, axis=-1)
@@ -370,17 +376,26 @@ class MixtureVAE(keras.Model):
             )
         return c.astype(np.int32)
 
-    def generate(self, cluster, n=None, seed=0):
+    def generate(self, cluster, n=None, seed=0, sigma=None):
         """Samples from p(x | y = cluster): Bernoulli means, image shaped.
 
         `cluster` is an int (with `n` samples) or a 1-D int array; the same
-        `seed` gives the same images.
+        `seed` gives the same images. `sigma` scales the standard deviation
+        of the N(0, I) prior (e.g. 1.4 to probe the prior's tails); only for
+        models with that prior (`supports_sigma`).
         """
         self._ensure_built()
         c = self.check_clusters(cluster, n)
         seed = tf.constant([int(seed), 0], tf.int32)
-        out = np.asarray(self._generate_fn(tf.constant(c), seed))
-        return out.reshape((-1,) + self.image_shape)
+        if sigma is None:
+            out = self._generate_fn(tf.constant(c), seed)
+        else:
+            if not self.supports_sigma:
+                raise ValueError(f"{type(self).__name__} does not support `sigma` (its prior is not N(0, I))")
+            if not np.isfinite(sigma) or float(sigma) <= 0:
+                raise ValueError(f"`sigma` must be a finite number > 0, got {sigma}")
+            out = self._generate_sigma_fn(tf.constant(c), seed, tf.constant(float(sigma), self.compute_dtype))
+        return np.asarray(out).reshape((-1,) + self.image_shape)
 
     def log_likelihood(self, x, num_samples=1000, batch_size=100, sample_chunk=None, seed=0):
         """Importance-weighted estimate of log p(x) in nats, [N].

@@ -38,6 +38,9 @@ class CatVAE(MarginalMixtureVAE):
         delta: dimensions per category block (latent_dim = K * delta).
         prior_scale: lambda, the prior means' value on their block.
         hidden_units: the shared encoder layer(s) and the decoder's.
+        kl_weight: beta, multiplying both KL terms in the minimised loss
+            (1: the ELBO of the paper; the authors' public code uses 10).
+            The logged `neg_elbo` is always the unweighted ELBO.
 
     Defaults (K = 10, delta = 2, lambda = 2, 400 hidden units) follow the
     authors' public code; check them against the paper before benchmarking.
@@ -47,9 +50,12 @@ class CatVAE(MarginalMixtureVAE):
     """
 
     def __init__(self, num_clusters=10, delta=2, prior_scale=2.0, hidden_units=(400,),
-                 latent_dim=None, **kwargs):
+                 latent_dim=None, kl_weight=1.0, **kwargs):
         if int(delta) < 1:
             raise ValueError(f"`delta` must be >= 1, got {delta}")
+        if float(kl_weight) <= 0:
+            raise ValueError(f"`kl_weight` must be > 0, got {kl_weight}")
+        self.kl_weight = float(kl_weight)
         if float(prior_scale) <= 0:
             raise ValueError(f"`prior_scale` (lambda) must be > 0, got {prior_scale}")
         d = int(num_clusters) * int(delta)
@@ -95,10 +101,43 @@ class CatVAE(MarginalMixtureVAE):
     def decode_logits(self, z, y):
         return self.decoder(z)
 
+    def decode(self, z):
+        """Bernoulli means of p(x|z) for latents `z` [N, K * delta], image
+        shaped (for traversals and interpolations in the latent space)."""
+        z = np.asarray(z, np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"`z` must have shape [N, {self.latent_dim}], got {z.shape}")
+        if not np.all(np.isfinite(z)):
+            raise ValueError("`z` contains NaN or Inf")
+        x = tf.sigmoid(self.decoder(tf.constant(z))).numpy()
+        return x.reshape((-1,) + self.image_shape)
+
+    def traversal(self, steps=10, max_scale=3.0):
+        """Latents moving away from the origin along each category's block:
+        row c holds t * mu_c for t in [0, max_scale] (t = 1 is the prior
+        mean mu_c, lambda on block c). Returns [K * steps, K * delta]."""
+        t = np.linspace(0.0, float(max_scale), int(steps), dtype=np.float32)
+        mu = self.prior_means()
+        return (mu[:, None, :] * t[None, :, None]).reshape(-1, self.latent_dim)
+
+    def centroid_path(self, steps=10):
+        """Latents on the segment from mu_c to mu_{c+1 mod K}, one row per c.
+        Returns [K * steps, K * delta]."""
+        a = np.linspace(0.0, 1.0, int(steps), dtype=np.float32)[None, :, None]
+        mu = self.prior_means()
+        nxt = np.roll(mu, -1, axis=0)
+        return ((1 - a) * mu[:, None, :] + a * nxt[:, None, :]).reshape(-1, self.latent_dim)
+
+    def unlabelled_terms(self, x, training=False):
+        terms = super().unlabelled_terms(x, training)
+        if self.kl_weight != 1.0:
+            terms["loss"] = terms["reconstruction"] + self.kl_weight * (terms["kl_z"] + terms["kl_y"])
+        return terms
+
     def get_config(self):
         config = super().get_config()
         config.pop("latent_dim")
-        config.update(delta=self.delta, prior_scale=self.prior_scale)
+        config.update(delta=self.delta, prior_scale=self.prior_scale, kl_weight=self.kl_weight)
         return config
 
 
@@ -140,7 +179,7 @@ class InfoCatVAE(CatVAE):
         terms = super().unlabelled_terms(x, training)
         info = tf.reduce_mean(self.info_term(tf.random.experimental.stateless_fold_in(self._noise_seed(), 7)))
         terms["info"] = tf.fill(tf.shape(terms["neg_elbo"]), info)
-        terms["loss"] = terms["neg_elbo"] + self.info_weight * info
+        terms["loss"] = terms.get("loss", terms["neg_elbo"]) + self.info_weight * info
         return terms
 
     def get_config(self):

@@ -23,6 +23,7 @@ so the model can also be trained semi-supervised.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -48,6 +49,7 @@ class NVAE(MixtureVAE):
     unlabelled_term_names = ("neg_elbo", "reconstruction", "kl_zs", "kl_zc", "kl_y")
     labelled_term_names = ("neg_elbo", "reconstruction", "kl_zs", "kl_zc", "classification")
     supports_labels = True
+    supports_sigma = True
 
     def __init__(self, class_latent_dim=4, shared_latent_dim=6, beta_c=1.0, labelled=True,
                  latent_dim=None, classification_weight=1.0, **kwargs):
@@ -128,6 +130,22 @@ class NVAE(MixtureVAE):
 
     def cluster_logits(self, x):
         return self.posteriors(x)[2]
+
+    def per_dimension_kl(self, x, batch_size=1000):
+        """Per-dimension KL(q(z_j|x) || N(0, 1)) of z_c and of z_s:
+        NumPy arrays [N, L] and [N, S] (the paper's feature detector: averaged
+        over the examples of a class, it shows which z_c dimensions the class
+        uses)."""
+        x = self.check_images(x)
+        self._ensure_built()
+        std = D.tfd.Normal(0.0, 1.0)
+        out_c, out_s = [], []
+        for i in range(0, len(x), batch_size):
+            qzc, qzs, _ = self.posteriors(tf.constant(x[i:i + batch_size].reshape(-1, self.data_dim)))
+            for q, out in ((qzc, out_c), (qzs, out_s)):
+                per_dim = D.tfd.Normal(q.mean(), q.stddev())
+                out.append(D.tfd.kl_divergence(per_dim, std).numpy())
+        return np.concatenate(out_c), np.concatenate(out_s)
 
     def encode_mean(self, x):
         qzc, qzs, _ = self.posteriors(x)

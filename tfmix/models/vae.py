@@ -59,9 +59,11 @@ class GaussVAE(MixtureVAE):
     def reconstruct_mean(self, x):
         return tf.sigmoid(self.decoder(self.q_z(x).mean()))
 
-    def generate_mean(self, clusters, seed):
+    supports_sigma = True
+
+    def generate_mean(self, clusters, seed, sigma=1.0):
         prior = D.standard_normal_like(tf.shape(clusters), self.latent_dim, self.compute_dtype)
-        return tf.sigmoid(self.decoder(prior.sample(seed=seed)))
+        return tf.sigmoid(self.decoder(sigma * prior.sample(seed=seed)))
 
     def log_importance_weights(self, x, num_samples, seed):
         qz = self.q_z(x)
