@@ -69,6 +69,8 @@ def _model_kwargs(args):
 def cmd_train(args):
     from tfmix import training
 
+    if args.strategy == "multiworker":  # must come before any other TF work
+        training.make_strategy("multiworker")
     config = training.run_config(
         args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, learning_rate=args.learning_rate, num_labels=args.labels,
@@ -245,7 +247,8 @@ def build_parser():
     t.add_argument("--hidden-units", type=_int_list, help="e.g. 512,512")
     t.add_argument("--classification-weight", type=float)
     t.add_argument("--param", action="append", help="other model argument NAME=VALUE (JSON value)")
-    t.add_argument("--strategy", choices=["default", "mirrored"], default="default")
+    t.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
+                   help="tf.distribute strategy; multiworker reads TF_CONFIG (run the same command on every worker)")
     t.add_argument("--jit-compile", action="store_true",
                    help="compile the training step with XLA (single device only)")
     t.add_argument("--validation", default=None,

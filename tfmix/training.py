@@ -14,6 +14,7 @@ A run directory holds:
   with early stopping also the best epoch, whose weights `model.keras` holds).
 """
 
+import json
 import os
 import time
 
@@ -111,14 +112,62 @@ class RunProgress(keras.callbacks.Callback):
         )
 
 
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+def worker_role(strategy):
+    """(is_chief, worker_index) of this process. Only `multiworker` has
+    several workers: TF_CONFIG names this task; the chief is the task of
+    type "chief", else worker 0."""
+    if strategy != "multiworker":
+        return True, 0
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise ValueError(
+            "--strategy multiworker needs the TF_CONFIG environment variable "
+            '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}})'
+        )
+    try:
+        tf_config = json.loads(raw)
+        task = tf_config["task"]
+        kind, index = task["type"], int(task["index"])
+        cluster = tf_config["cluster"]
+        if kind not in cluster or index >= len(cluster[kind]):
+            raise KeyError(f"task {kind}:{index} is not in the cluster")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"TF_CONFIG is not a valid cluster description: {e}") from None
+    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+    return chief, index if kind == "worker" else 0
+
+
+def worker_dir(run_dir, strategy):
+    """Where this process writes: `run_dir` for the chief (single-device and
+    mirrored runs included), `run_dir/worker-<i>` for the other workers of a
+    multi-worker run (each keeps its own backup, so every worker resumes
+    from the same epoch)."""
+    chief, index = worker_role(strategy)
+    return run_dir if chief else os.path.join(run_dir, f"worker-{index}")
+
+
+_MULTI_WORKER = []  # the process's one MultiWorkerMirroredStrategy
+
+
 def make_strategy(name):
+    """The tf.distribute strategy `name`. `multiworker` must be created at
+    program start-up, before any other TensorFlow work (collective ops are
+    configured then): call this first; later calls return the same object."""
     import tensorflow as tf
 
     if name in (None, "default"):
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    raise ValueError(f"unknown strategy {name!r}; known: default, mirrored")
+    if name == "multiworker":
+        worker_role(name)  # validates TF_CONFIG
+        if not _MULTI_WORKER:
+            _MULTI_WORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
+        return _MULTI_WORKER[0]
+    raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
 
 
 def check_num_labels(num_labels):
@@ -165,6 +214,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         tdata.check_dataset(dataset, validation)
     if patience is not None and int(patience) < 0:
         raise ValueError(f"`patience` must be >= 0, got {patience}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     if jit_compile and strategy not in (None, "default"):
         raise ValueError(
             f"--jit-compile applies to single-device runs only: XLA cannot be combined with the "
@@ -224,9 +275,15 @@ def split_arrays(config, split="test"):
 
 
 def train(config, run_dir, verbose=1):
-    """Trains (or resumes) the run `config` in `run_dir`; returns the model."""
+    """Trains (or resumes) the run `config` in `run_dir`; returns the model.
+
+    With `strategy="multiworker"` every worker runs this same call (the same
+    command on every host, TF_CONFIG naming the task); the chief writes
+    `run_dir`, the others `run_dir/worker-<i>` (see `worker_dir`).
+    """
     import tensorflow as tf
 
+    run_dir = worker_dir(run_dir, config["strategy"])
     os.makedirs(run_dir, exist_ok=True)
     run_file = os.path.join(run_dir, RUN_FILE)
     old = read_json(run_file, default=None)
@@ -275,6 +332,12 @@ def train(config, run_dir, verbose=1):
     val_ds = tf.data.Dataset.from_tensor_slices(
         (x_val, y_val) if y_val is not None else x_val
     ).batch(1000)
+    if config["strategy"] == "multiworker":
+        # shard by example (tfds MNIST has one file per split, too few to
+        # shard by file); every worker reads the same seeded pipeline
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
 
     callbacks = [StopOnNaN(run_dir)]
     if y_test is not None and model.num_clusters > 1:

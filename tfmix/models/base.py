@@ -28,6 +28,15 @@ import numpy as np
 import tensorflow as tf
 
 
+def _across_workers(strategy=None):
+    """Whether the (current) strategy spans several workers (MultiWorkerMirrored)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    in_multi_worker = getattr(strategy.extended, "_in_multi_worker_mode", None)
+    return bool(in_multi_worker()) if in_multi_worker else True
+
+
 class MixtureVAE(keras.Model):
     """Base class of the tfmix mixture VAEs.
 
@@ -258,7 +267,26 @@ class MixtureVAE(keras.Model):
             if tracker is not None:
                 tracker.update_state(value)
                 out[name] = tracker.result()
+        if _across_workers():
+            # Keras reduces step outputs across workers with
+            # strategy.reduce(MEAN, v, axis=0), which fails on scalars
+            # (tensorflow/tensorflow#72388): return them as rank-1 [1].
+            out = {k: tf.reshape(v, [1]) for k, v in out.items()}
         return out
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' TF trainer reduces a data batch across workers to build the
+        # model symbolically, which fails under MultiWorkerMirroredStrategy
+        # ("Attempt to convert a value (PerReplica...)"). Our models are
+        # built in __init__ and have no compiled metrics: only the optimizer
+        # needs building, in the strategy's scope.
+        strategy = getattr(self, "_distribute_strategy", None)
+        if strategy is not None and _across_workers(strategy):
+            with strategy.scope():
+                if self.optimizer is not None and not self.optimizer.built:
+                    self.optimizer.build(self.trainable_variables)
+            return
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, data):
         with tf.GradientTape() as tape:
