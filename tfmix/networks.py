@@ -20,6 +20,14 @@ def _check_units(name, units):
     return units
 
 
+def head(units, name):
+    """An output layer: a Dense layer that always computes in float32, so
+    that distribution parameters are float32 under a mixed-precision policy
+    (`mixed_bfloat16`: the hidden layers run in bfloat16, TFP densities and
+    KLs in float32)."""
+    return keras.layers.Dense(units, name=name, dtype="float32")
+
+
 @keras.saving.register_keras_serializable(package="tfmix")
 class MLP(keras.layers.Layer):
     """A stack of dense layers, all with the same activation.
@@ -139,8 +147,8 @@ class GaussianHead(keras.layers.Layer):
         if int(latent_dim) < 1:
             raise ValueError(f"`latent_dim` must be >= 1, got {latent_dim}")
         self.latent_dim = int(latent_dim)
-        self.loc = keras.layers.Dense(self.latent_dim, name="loc")
-        self.raw_scale = keras.layers.Dense(self.latent_dim, name="raw_scale")
+        self.loc = head(self.latent_dim, name="loc")
+        self.raw_scale = head(self.latent_dim, name="raw_scale")
 
     def build(self, input_shape):
         self.loc.build(tuple(input_shape))
@@ -184,7 +192,7 @@ class Decoder(keras.layers.Layer):
             self.mlp = ConditionalMLP(
                 self.hidden_units, self.num_classes, activation, name="mlp"
             )
-        self.logits = keras.layers.Dense(self.output_dim, name="logits")
+        self.logits = head(self.output_dim, name="logits")
 
     def build(self, input_shape):
         self.mlp.build(tuple(input_shape))

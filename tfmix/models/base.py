@@ -202,12 +202,12 @@ class MixtureVAE(keras.Model):
 
     def _flatten(self, x):
         x = tf.convert_to_tensor(x)
-        return tf.reshape(tf.cast(x, self.compute_dtype), [-1, self.data_dim])
+        return tf.reshape(tf.cast(x, tf.float32), [-1, self.data_dim])
 
     def _all_y(self, batch_shape):
         """One-hot codes of every y, broadcast to `batch_shape + [K, K]`
         (to run a network for all K values of y in one call)."""
-        eye = tf.eye(self.num_clusters, dtype=self.compute_dtype)
+        eye = tf.eye(self.num_clusters, dtype=tf.float32)
         return tf.broadcast_to(eye, tf.concat([batch_shape, tf.shape(eye)], 0))
 
     def _noise_seed(self):
@@ -422,7 +422,7 @@ class MixtureVAE(keras.Model):
                 raise ValueError(f"{type(self).__name__} does not support `sigma` (its prior is not N(0, I))")
             if not np.isfinite(sigma) or float(sigma) <= 0:
                 raise ValueError(f"`sigma` must be a finite number > 0, got {sigma}")
-            out = self._generate_sigma_fn(tf.constant(c), seed, tf.constant(float(sigma), self.compute_dtype))
+            out = self._generate_sigma_fn(tf.constant(c), seed, tf.constant(float(sigma), tf.float32))
         return np.asarray(out).reshape((-1,) + self.image_shape)
 
     def log_likelihood(self, x, num_samples=1000, batch_size=100, sample_chunk=None, seed=0):

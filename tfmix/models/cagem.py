@@ -21,11 +21,10 @@ Monte Carlo averages with a fixed seed.
 
 import keras
 import tensorflow as tf
-from keras import layers
 
 from tfmix import distributions as D
 from tfmix.models.base import MixtureVAE
-from tfmix.networks import MLP, ConditionalMLP, Decoder, GaussianHead
+from tfmix.networks import ConditionalMLP, Decoder, GaussianHead, MLP, head
 
 #: z1 samples of the Monte Carlo classifiers (fixed seed: deterministic).
 CLASSIFIER_SAMPLES = 10
@@ -57,10 +56,10 @@ class CaGeM(MixtureVAE):
         K, D1, D2, H = self.num_clusters, self.latent_dim, self.top_latent_dim, self.hidden_units[-1]
         xd = self.data_dim
         self.qz1_net, self.qz1_head = MLP(self.hidden_units, name="qz1_net"), GaussianHead(D1, name="qz1_head")
-        self.qy_net, self.qy_logits = MLP(self.hidden_units, name="qy_net"), layers.Dense(K, name="qy_logits")
+        self.qy_net, self.qy_logits = MLP(self.hidden_units, name="qy_net"), head(K, name="qy_logits")
         self.qz2_net = ConditionalMLP(self.hidden_units, K, name="qz2_net")
         self.qz2_head = GaussianHead(D2, name="qz2_head")
-        self.py_net, self.py_logits = MLP(self.hidden_units, name="py_net"), layers.Dense(K, name="py_logits")
+        self.py_net, self.py_logits = MLP(self.hidden_units, name="py_net"), head(K, name="py_logits")
         self.pz1_net = ConditionalMLP(self.hidden_units, K, name="pz1_net")
         self.pz1_head = GaussianHead(D1, name="pz1_head")
         self.decoder = Decoder(self.hidden_units[::-1], xd, num_classes=K, name="decoder")
@@ -69,8 +68,8 @@ class CaGeM(MixtureVAE):
         self.qz2_net.build((None, xd + D1))
         self.py_net.build((None, D2))
         self.pz1_net.build((None, D2))
-        for head in (self.qz1_head, self.qy_logits, self.qz2_head, self.py_logits, self.pz1_head):
-            head.build((None, H))
+        for layer in (self.qz1_head, self.qy_logits, self.qz2_head, self.py_logits, self.pz1_head):
+            layer.build((None, H))
         self.decoder.build((None, D1))
 
     # -- the distributions --------------------------------------------------------
@@ -95,7 +94,7 @@ class CaGeM(MixtureVAE):
         rec = -D.bernoulli_likelihood(self.decoder(tf.broadcast_to(z1[:, None, :], tf.concat([tf.shape(y_all)[:-1], [self.latent_dim]], 0)), y_all)).log_prob(x[:, None, :])
         nlp_z1 = -self.p_z1(z2, y_all).log_prob(z1[:, None, :])
         nlp_y = -tf.reduce_sum(y_all * tf.nn.log_softmax(self.p_y_logits(z2)), -1)
-        kl_z2 = D.tfd.kl_divergence(qz2, D.standard_normal(self.top_latent_dim, self.compute_dtype))
+        kl_z2 = D.tfd.kl_divergence(qz2, D.standard_normal(self.top_latent_dim, tf.float32))
         return rec, nlp_z1, nlp_y, kl_z2
 
     # -- objective ----------------------------------------------------------------
@@ -121,12 +120,12 @@ class CaGeM(MixtureVAE):
         seed = self._noise_seed()
         qz1 = self.q_z1(x)
         z1 = qz1.sample(seed=seed)
-        y1 = tf.one_hot(y, self.num_clusters, dtype=self.compute_dtype)
+        y1 = tf.one_hot(y, self.num_clusters, dtype=tf.float32)
         qz2 = self.q_z2(x, z1, y1)
         z2 = qz2.sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
         rec = -D.bernoulli_likelihood(self.decoder(z1, y1)).log_prob(x)
         kl_z1 = qz1.log_prob(z1) - self.p_z1(z2, y1).log_prob(z1)
-        kl_z2 = D.tfd.kl_divergence(qz2, D.standard_normal(self.top_latent_dim, self.compute_dtype))
+        kl_z2 = D.tfd.kl_divergence(qz2, D.standard_normal(self.top_latent_dim, tf.float32))
         nlp_y = -D.categorical(self.p_y_logits(z2)).log_prob(y)
         clf = -D.categorical(self.q_y_logits(x, z1)).log_prob(y)
         return {"neg_elbo": rec + kl_z1 + kl_z2 + nlp_y, "reconstruction": rec, "kl_z1": kl_z1,
@@ -141,7 +140,7 @@ class CaGeM(MixtureVAE):
         z1 = self._z1_samples(x)
         xs = tf.broadcast_to(x, tf.concat([tf.shape(z1)[:2], [self.data_dim]], 0))
         return tf.reduce_logsumexp(tf.nn.log_softmax(self.q_y_logits(xs, z1)), 0) - tf.math.log(
-            tf.cast(tf.shape(z1)[0], self.compute_dtype))
+            tf.cast(tf.shape(z1)[0], tf.float32))
 
     def generative_classifier(self, x):
         """p(y|x) ~ E_q(z2|x)[p(y|z2)] with q(z2|x) = E[sum_y q(y|z1,x) q(z2|x,y,z1)]
@@ -168,7 +167,7 @@ class CaGeM(MixtureVAE):
         """z2 ~ p(z2), z1 ~ p(z1|y = clusters, z2), x ~ p(x|y, z1)."""
         n = tf.shape(clusters)[0]
         z2 = tf.random.stateless_normal([n, self.top_latent_dim], seed=seed)
-        y1 = tf.one_hot(clusters, self.num_clusters, dtype=self.compute_dtype)
+        y1 = tf.one_hot(clusters, self.num_clusters, dtype=tf.float32)
         z1 = self.p_z1(z2, y1).sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
         return tf.sigmoid(self.decoder(z1, y1))
 
@@ -184,7 +183,7 @@ class CaGeM(MixtureVAE):
         z2 = qz2.sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
         y_all = self._all_y(tf.shape(xs)[:1])
         rec, nlp_z1, nlp_y, _ = self._per_y_terms(xs, z1f, qz2, z2, y_all)
-        log_pz2 = D.standard_normal(self.top_latent_dim, self.compute_dtype).log_prob(z2)
+        log_pz2 = D.standard_normal(self.top_latent_dim, tf.float32).log_prob(z2)
         log_w_y = -rec - nlp_z1 - nlp_y + log_pz2 - qz2.log_prob(z2)  # [S*B, K]
         log_w = tf.reduce_logsumexp(log_w_y, -1) - tf.reshape(qz1.log_prob(z1), [-1])
         return tf.transpose(tf.reshape(log_w, [S, B]))

@@ -22,11 +22,10 @@ Gumbel-softmax relaxation), z ~ N(c~ mu, I), x~ = E[x|z], and
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers
 
 from tfmix import distributions as D
 from tfmix.models.marginal import MarginalMixtureVAE
-from tfmix.networks import MLP, ConditionalMLP, Decoder, GaussianHead
+from tfmix.networks import ConditionalMLP, Decoder, GaussianHead, MLP, head
 
 
 @keras.saving.register_keras_serializable(package="tfmix")
@@ -72,7 +71,7 @@ class CatVAE(MarginalMixtureVAE):
     def build_networks(self):
         K, H = self.num_clusters, self.hidden_units[-1]
         self.shared = MLP(self.hidden_units, name="shared")
-        self.qy_logits = layers.Dense(K, name="qy_logits")
+        self.qy_logits = head(K, name="qy_logits")
         self.qz_net = ConditionalMLP((H,), K, activation="linear", name="qz_net")
         self.qz_head = GaussianHead(self.latent_dim, name="qz_head")
         self.shared.build((None, self.data_dim))
@@ -168,7 +167,7 @@ class InfoCatVAE(CatVAE):
 
     def info_term(self, seed):
         """E[-sum_k c~_k log q(k | x~)] over generated x~ (a [M] tensor)."""
-        uniform = tf.zeros([self.info_samples, self.num_clusters], self.compute_dtype)
+        uniform = tf.zeros([self.info_samples, self.num_clusters], tf.float32)
         c = D.tfd.RelaxedOneHotCategorical(self.temperature, logits=uniform).sample(seed=seed)
         z = tf.matmul(c, tf.constant(self.prior_means())) + tf.random.stateless_normal(
             [self.info_samples, self.latent_dim], seed=tf.random.experimental.stateless_fold_in(seed, 1))

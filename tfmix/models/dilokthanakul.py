@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from tfmix import distributions as D
 from tfmix.models.base import MixtureVAE
-from tfmix.networks import MLP, Decoder, GaussianHead
+from tfmix.networks import Decoder, GaussianHead, MLP
 
 
 @keras.saving.register_keras_serializable(package="tfmix")
@@ -84,7 +84,7 @@ class DilokthanakulGMVAE(MixtureVAE):
         z = qz.sample(seed=seed)
         w = qw.sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
         rec = -D.bernoulli_likelihood(self.decoder(z)).log_prob(x)
-        kl_w = D.tfd.kl_divergence(qw, D.standard_normal(self.w_dim, self.compute_dtype))
+        kl_w = D.tfd.kl_divergence(qw, D.standard_normal(self.w_dim, tf.float32))
         pz = self.p_z_given_w(w)  # [B, K]
         py = D.categorical(pz.log_prob(z[:, None, :]))
         kl_z_each = D.tfd.kl_divergence(
@@ -110,10 +110,10 @@ class DilokthanakulGMVAE(MixtureVAE):
         return tf.sigmoid(self.decoder(self.posteriors(x)[0].mean()))
 
     def generate_mean(self, clusters, seed):
-        pw = D.standard_normal_like(tf.shape(clusters), self.w_dim, self.compute_dtype)
+        pw = D.standard_normal_like(tf.shape(clusters), self.w_dim, tf.float32)
         w = pw.sample(seed=seed)
         pz = self.p_z_given_w(w)  # [N, K]
-        y1 = tf.one_hot(clusters, self.num_clusters, dtype=self.compute_dtype)
+        y1 = tf.one_hot(clusters, self.num_clusters, dtype=tf.float32)
         loc = tf.einsum("nk,nkd->nd", y1, pz.mean())
         scale = tf.einsum("nk,nkd->nd", y1, pz.stddev())
         z = D.diag_gaussian(loc, scale).sample(
@@ -129,10 +129,10 @@ class DilokthanakulGMVAE(MixtureVAE):
         w = qw.sample(num_samples, seed=tf.random.experimental.stateless_fold_in(seed, 1))
         comps = self.p_z_given_w(w)  # [S, B, K]
         mix = D.tfd.MixtureSameFamily(
-            D.categorical(tf.zeros(tf.shape(comps.loc)[:-1], self.compute_dtype)), comps
+            D.categorical(tf.zeros(tf.shape(comps.loc)[:-1], tf.float32)), comps
         )
         log_px = D.bernoulli_likelihood(self.decoder(z)).log_prob(x)
-        log_pw = D.standard_normal(self.w_dim, self.compute_dtype).log_prob(w)
+        log_pw = D.standard_normal(self.w_dim, tf.float32).log_prob(w)
         log_w = log_px + mix.log_prob(z) + log_pw - qz.log_prob(z) - qw.log_prob(w)
         return tf.transpose(log_w)
 

@@ -20,12 +20,12 @@ fractions (`tfmix.stick_breaking`).
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers, ops
+from keras import ops
 
 from tfmix import distributions as D
 from tfmix import stick_breaking as SB
 from tfmix.models.base import MixtureVAE
-from tfmix.networks import MLP, Decoder
+from tfmix.networks import Decoder, MLP, head
 
 #: The component prior means of the paper's qualitative experiment (K = 5).
 SPREAD_MEANS = (-1.5, -0.75, 0.0, 0.75, 1.5)
@@ -77,13 +77,13 @@ class DLGMM(MixtureVAE):
     def build_networks(self):
         K, Dz, H = self.num_clusters, self.latent_dim, self.hidden_units[-1]
         self.encoder = MLP(self.hidden_units, name="encoder")
-        self.loc_head = layers.Dense(K * Dz, name="loc_head")
-        self.scale_head = layers.Dense(K * Dz, name="scale_head")
-        self.kumaraswamy_head = layers.Dense(2 * (K - 1), name="kumaraswamy_head")
+        self.loc_head = head(K * Dz, name="loc_head")
+        self.scale_head = head(K * Dz, name="scale_head")
+        self.kumaraswamy_head = head(2 * (K - 1), name="kumaraswamy_head")
         self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder")
         self.encoder.build((None, self.data_dim))
-        for head in (self.loc_head, self.scale_head, self.kumaraswamy_head):
-            head.build((None, H))
+        for layer in (self.loc_head, self.scale_head, self.kumaraswamy_head):
+            layer.build((None, H))
         self.decoder.build((None, Dz))
 
     def posteriors(self, x):

@@ -16,11 +16,11 @@ Labelled ELBO (y observed), plus the classification term -log q(y|x):
 """
 
 import tensorflow as tf
-from keras import layers, ops
+from keras import ops
 
 from tfmix import distributions as D
 from tfmix.models.base import MixtureVAE
-from tfmix.networks import MLP, ConditionalMLP, GaussianHead
+from tfmix.networks import ConditionalMLP, GaussianHead, MLP, head
 
 
 class MarginalMixtureVAE(MixtureVAE):
@@ -37,8 +37,8 @@ class MarginalMixtureVAE(MixtureVAE):
         """p(z|y): batch shape [K] (or none) when `y` is None, else batch
         shape [N] for one-hot `y` of shape [N, K]. Default: p(z) = N(0, I)."""
         if y is None:
-            return D.standard_normal(self.latent_dim, self.compute_dtype)
-        return D.standard_normal_like(tf.shape(y)[:-1], self.latent_dim, self.compute_dtype)
+            return D.standard_normal(self.latent_dim, tf.float32)
+        return D.standard_normal_like(tf.shape(y)[:-1], self.latent_dim, tf.float32)
 
     def decode_logits(self, z, y):
         """Logits of p(x|z,y); `z` [..., D_z], `y` one-hot [..., K]."""
@@ -48,7 +48,7 @@ class MarginalMixtureVAE(MixtureVAE):
     def build_networks(self):
         x_shape = (None, self.data_dim)
         self.qy_net = MLP(self.hidden_units, name="qy_net")
-        self.qy_logits = layers.Dense(self.num_clusters, name="qy_logits")
+        self.qy_logits = head(self.num_clusters, name="qy_logits")
         self.qz_net = ConditionalMLP(
             self.hidden_units, self.num_clusters, name="qz_net"
         )
@@ -87,7 +87,7 @@ class MarginalMixtureVAE(MixtureVAE):
         }
 
     def labelled_terms(self, x, y, training=False):
-        y1 = tf.one_hot(y, self.num_clusters, dtype=self.compute_dtype)
+        y1 = tf.one_hot(y, self.num_clusters, dtype=tf.float32)
         qz = self.q_z(x, y1)
         z = qz.sample(seed=self._noise_seed())
         rec = -D.bernoulli_likelihood(self.decode_logits(z, y1)).log_prob(x)
@@ -115,7 +115,7 @@ class MarginalMixtureVAE(MixtureVAE):
         return tf.einsum("bk,bkd->bd", probs, x_mean)
 
     def generate_mean(self, clusters, seed):
-        y1 = tf.one_hot(clusters, self.num_clusters, dtype=self.compute_dtype)
+        y1 = tf.one_hot(clusters, self.num_clusters, dtype=tf.float32)
         prior = self.prior_z(y1)
         z = prior.sample(seed=seed)  # [N, D]: prior_z(y) has batch [N]
         return tf.sigmoid(self.decode_logits(z, y1))

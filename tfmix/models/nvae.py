@@ -25,11 +25,10 @@ so the model can also be trained semi-supervised.
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import layers
 
 from tfmix import distributions as D
 from tfmix.models.base import MixtureVAE
-from tfmix.networks import MLP, Decoder, GaussianHead
+from tfmix.networks import Decoder, GaussianHead, MLP, head
 
 
 @keras.saving.register_keras_serializable(package="tfmix")
@@ -71,11 +70,11 @@ class NVAE(MixtureVAE):
         self.encoder = MLP(self.hidden_units, name="encoder")
         self.qzc_head = GaussianHead(self.class_latent_dim, name="qzc_head")
         self.qzs_head = GaussianHead(self.shared_latent_dim, name="qzs_head")
-        self.qy_logits = layers.Dense(self.num_clusters, name="qy_logits")
+        self.qy_logits = head(self.num_clusters, name="qy_logits")
         self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder")
         self.encoder.build((None, self.data_dim))
-        for head in (self.qzc_head, self.qzs_head, self.qy_logits):
-            head.build((None, H))
+        for layer in (self.qzc_head, self.qzs_head, self.qy_logits):
+            layer.build((None, H))
         self.decoder.build((None, self.num_clusters * (self.class_latent_dim + 1) + self.shared_latent_dim))
 
     def posteriors(self, x):
@@ -93,8 +92,8 @@ class NVAE(MixtureVAE):
 
     def _kl_terms(self, qzc, qzs):
         return (
-            D.tfd.kl_divergence(qzs, D.standard_normal(self.shared_latent_dim, self.compute_dtype)),
-            D.tfd.kl_divergence(qzc, D.standard_normal(self.class_latent_dim, self.compute_dtype)),
+            D.tfd.kl_divergence(qzs, D.standard_normal(self.shared_latent_dim, tf.float32)),
+            D.tfd.kl_divergence(qzc, D.standard_normal(self.class_latent_dim, tf.float32)),
         )
 
     def labelled_terms(self, x, y, training=False):
@@ -102,7 +101,7 @@ class NVAE(MixtureVAE):
         seed = self._noise_seed()
         zc = qzc.sample(seed=seed)
         zs = qzs.sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
-        y1 = tf.one_hot(y, self.num_clusters, dtype=self.compute_dtype)
+        y1 = tf.one_hot(y, self.num_clusters, dtype=tf.float32)
         rec = -D.bernoulli_likelihood(self.decoder(self.decoder_input(zc, zs, y1))).log_prob(x)
         kl_zs, kl_zc = self._kl_terms(qzc, qzs)
         clf = -D.categorical(logits).log_prob(y)
@@ -154,13 +153,13 @@ class NVAE(MixtureVAE):
     def reconstruct_mean(self, x):
         """Decoded at the posterior means, with y = argmax q(y|x)."""
         qzc, qzs, logits = self.posteriors(x)
-        y1 = tf.one_hot(tf.argmax(logits, -1), self.num_clusters, dtype=self.compute_dtype)
+        y1 = tf.one_hot(tf.argmax(logits, -1), self.num_clusters, dtype=tf.float32)
         return tf.sigmoid(self.decoder(self.decoder_input(qzc.mean(), qzs.mean(), y1)))
 
     def generate_mean(self, clusters, seed, sigma=1.0):
         """Ancestral samples z ~ N(0, sigma^2 I) decoded with y = `clusters`."""
         z = sigma * tf.random.stateless_normal([tf.shape(clusters)[0], self.latent_dim], seed=seed)
-        y1 = tf.one_hot(clusters, self.num_clusters, dtype=self.compute_dtype)
+        y1 = tf.one_hot(clusters, self.num_clusters, dtype=tf.float32)
         zc, zs = z[:, : self.class_latent_dim], z[:, self.class_latent_dim:]
         return tf.sigmoid(self.decoder(self.decoder_input(zc, zs, y1)))
 
@@ -174,8 +173,8 @@ class NVAE(MixtureVAE):
         inp = self.decoder_input(zc[..., None, :], zs[..., None, :] + 0 * y_all[..., :1], y_all)
         log_px = D.bernoulli_likelihood(self.decoder(inp)).log_prob(x[None, :, None, :])  # [S, B, K]
         log_px_marg = tf.reduce_logsumexp(log_px, -1) + D.log_uniform(self.num_clusters)
-        log_pz = (D.standard_normal(self.class_latent_dim, self.compute_dtype).log_prob(zc)
-                  + D.standard_normal(self.shared_latent_dim, self.compute_dtype).log_prob(zs))
+        log_pz = (D.standard_normal(self.class_latent_dim, tf.float32).log_prob(zc)
+                  + D.standard_normal(self.shared_latent_dim, tf.float32).log_prob(zs))
         return tf.transpose(log_px_marg + log_pz - qzc.log_prob(zc) - qzs.log_prob(zs))
 
     def get_config(self):

@@ -15,12 +15,12 @@ are not exchangeable).
 
 import keras
 import tensorflow as tf
-from keras import layers, ops
+from keras import ops
 
 from tfmix import distributions as D
 from tfmix import stick_breaking as SB
 from tfmix.models.base import MixtureVAE
-from tfmix.networks import MLP, Decoder
+from tfmix.networks import Decoder, MLP, head
 
 
 @keras.saving.register_keras_serializable(package="tfmix")
@@ -49,7 +49,7 @@ class SBVAE(MixtureVAE):
 
     def build_networks(self):
         self.encoder = MLP(self.hidden_units, name="encoder")
-        self.kumaraswamy_head = layers.Dense(2 * (self.num_clusters - 1), name="kumaraswamy_head")
+        self.kumaraswamy_head = head(2 * (self.num_clusters - 1), name="kumaraswamy_head")
         self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder")
         self.encoder.build((None, self.data_dim))
         self.kumaraswamy_head.build((None, self.hidden_units[-1]))

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tfmix import distributions as D
 from tfmix.models.base import MixtureVAE
-from tfmix.networks import MLP, Decoder, GaussianHead
+from tfmix.networks import Decoder, GaussianHead, MLP
 
 
 @keras.saving.register_keras_serializable(package="tfmix")
@@ -47,11 +47,11 @@ class GaussVAE(MixtureVAE):
         qz = self.q_z(x)
         z = qz.sample(seed=self._noise_seed())
         rec = -D.bernoulli_likelihood(self.decoder(z)).log_prob(x)
-        kl_z = D.tfd.kl_divergence(qz, D.standard_normal(self.latent_dim, self.compute_dtype))
+        kl_z = D.tfd.kl_divergence(qz, D.standard_normal(self.latent_dim, tf.float32))
         return {"neg_elbo": rec + kl_z, "reconstruction": rec, "kl_z": kl_z}
 
     def cluster_logits(self, x):
-        return tf.zeros([tf.shape(x)[0], 1], self.compute_dtype)
+        return tf.zeros([tf.shape(x)[0], 1], tf.float32)
 
     def encode_mean(self, x):
         return self.q_z(x).mean()
@@ -62,12 +62,12 @@ class GaussVAE(MixtureVAE):
     supports_sigma = True
 
     def generate_mean(self, clusters, seed, sigma=1.0):
-        prior = D.standard_normal_like(tf.shape(clusters), self.latent_dim, self.compute_dtype)
+        prior = D.standard_normal_like(tf.shape(clusters), self.latent_dim, tf.float32)
         return tf.sigmoid(self.decoder(sigma * prior.sample(seed=seed)))
 
     def log_importance_weights(self, x, num_samples, seed):
         qz = self.q_z(x)
         z = qz.sample(num_samples, seed=seed)  # [S, B, D]
         log_px = D.bernoulli_likelihood(self.decoder(z)).log_prob(x)
-        log_pz = D.standard_normal(self.latent_dim, self.compute_dtype).log_prob(z)
+        log_pz = D.standard_normal(self.latent_dim, tf.float32).log_prob(z)
         return tf.transpose(log_px + log_pz - qz.log_prob(z))

@@ -1,0 +1,245 @@
+"""Training throughput and serving latency on this machine (issue 8).
+
+    python scripts/benchmark_speed.py train [--models gmvae,vae,...] [--configs fp32,xla,bf16,spe10] \
+        [--examples 6000] [--json train.json]
+    python scripts/benchmark_speed.py serve [--presets gmvae_mnist,...] [--calls 300] [--json serve.json]
+    python scripts/benchmark_speed.py peak
+
+`peak`: the measured matrix-multiply peak (float32 and bfloat16, a
+4096 x 1024 x 1024 matmul), the reference for the "share of peak" columns.
+
+`train`: examples/s of `model.fit` at each model's reference size (its zoo
+recipe, else the sizes below) on cached synthetic binary images, after one
+warm-up epoch; configurations: `fp32` (the default), `xla`
+(`jit_compile=True`), `bf16` (`mixed_bfloat16` policy), `spe10`
+(`steps_per_execution=10`). FLOPs per training example are 3x the forward
+FLOPs of the objective (TF's graph profiler on the traced -ELBO), a standard
+estimate of forward + backward.
+
+`serve`: for every signature of each zoo SavedModel (loaded with
+`tf.saved_model.load`, no tfmix code in the call path): batch-1 latency p50
+and p99 over `--calls` calls after warm-up, and batch-1024 throughput; FLOPs
+per example from the signature's graph.
+
+Run on an otherwise idle machine; each result is printed as a JSON line and
+as a Markdown table.
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+
+REFERENCE = {  # model -> (constructor kwargs, batch size) when no zoo recipe names it
+    "gmvae": ({"num_clusters": 10, "latent_dim": 64, "hidden_units": [512, 512]}, 100),
+    "vae": ({"latent_dim": 64, "hidden_units": [512, 512]}, 100),
+    "m2": ({"num_clusters": 10, "latent_dim": 64, "hidden_units": [512, 512]}, 100),
+    "modified_m2": ({"num_clusters": 10, "latent_dim": 64, "hidden_units": [512, 512]}, 100),
+    "dilokthanakul_gmvae": ({"num_clusters": 10, "latent_dim": 64, "hidden_units": [512, 512]}, 100),
+    "dlgmm": ({"num_clusters": 3, "latent_dim": 25, "hidden_units": [500]}, 100),
+    "dldpmm": ({"num_clusters": 17, "latent_dim": 25, "hidden_units": [500]}, 100),
+    "sbvae": ({"num_clusters": 25, "hidden_units": [500]}, 100),
+    "cagem": ({"num_clusters": 10, "latent_dim": 64, "hidden_units": [512, 512]}, 100),
+    "catvae": ({"num_clusters": 10, "delta": 2, "hidden_units": [400]}, 128),
+    "infocatvae": ({"num_clusters": 10, "delta": 2, "hidden_units": [400]}, 128),
+    "nvae": ({"num_clusters": 10, "class_latent_dim": 6, "shared_latent_dim": 10, "hidden_units": [512, 512]}, 100),
+}
+CONFIGS = ("fp32", "xla", "bf16", "spe10")
+
+
+def machine():
+    import tensorflow as tf
+
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, TensorFlow {tf.__version__}"
+
+
+def graph_flops(concrete_function):
+    """Float operations of a traced function's graph (TF's profiler)."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    opts = option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation())
+    opts = opts.with_empty_output().build()
+    return int(model_analyzer.profile(concrete_function.graph, options=opts).total_float_ops)
+
+
+def matmul_peak(dtype, n=(4096, 1024, 1024), reps=30):
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.normal(n[:2]), dtype)
+    b = tf.cast(tf.random.normal(n[1:]), dtype)
+    f = tf.function(lambda a, b: tf.matmul(a, b))
+    f(a, b).numpy()
+    start = time.perf_counter()
+    for _ in range(reps):
+        c = f(a, b)
+    c.numpy()
+    return 2 * n[0] * n[1] * n[2] * reps / (time.perf_counter() - start)
+
+
+def cmd_peak(args):
+    import tensorflow as tf
+
+    res = {"machine": machine(), "fp32_gflops": matmul_peak(tf.float32) / 1e9,
+           "bf16_gflops": matmul_peak(tf.bfloat16) / 1e9}
+    print(json.dumps(res))
+    return [res]
+
+
+def reference(name):
+    from tfmix import presets
+
+    for recipe in presets.PRESETS.values():
+        if recipe["model"] == name:
+            return dict(recipe["model_kwargs"]), recipe["batch_size"]
+    return REFERENCE[name]
+
+
+def train_throughput(name, config, examples, seed=0):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from tfmix.models import get_model_class
+
+    kwargs, batch = reference(name)
+    keras.config.set_dtype_policy("mixed_bfloat16" if config == "bf16" else "float32")
+    try:
+        model = get_model_class(name)(seed=seed, **kwargs)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=config == "xla",
+                      steps_per_execution=10 if config == "spe10" else 1)
+        x = (np.random.default_rng(seed).random((examples, 28, 28, 1)) < 0.3).astype("float32")
+        ds = tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).cache()
+        model.fit(ds, epochs=1, verbose=0)  # warm-up: tracing, compilation, caching
+        start = time.perf_counter()
+        hist = model.fit(ds, epochs=1, verbose=0).history
+        seconds = time.perf_counter() - start
+        forward = tf.function(tf.autograph.experimental.do_not_convert(lambda xb: model._objective(xb, training=False)[0]))
+        flops = graph_flops(forward.get_concrete_function(tf.TensorSpec([batch, 28, 28, 1], tf.float32)))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    n = examples // batch * batch
+    return {
+        "model": name, "config": config, "batch_size": batch, "examples_per_s": n / seconds,
+        "s_per_mnist_epoch": 60000 / (n / seconds), "train_flops_per_example": 3 * flops / batch,
+        "loss": float(hist["loss"][-1]), "finite": bool(np.isfinite(hist["loss"][-1])),
+    }
+
+
+def cmd_train(args):
+
+
+    models = args.models.split(",") if args.models else list(REFERENCE)
+    configs = args.configs.split(",")
+    for c in configs:
+        if c not in CONFIGS:
+            raise SystemExit(f"unknown config {c!r}; known: {', '.join(CONFIGS)}")
+    results = []
+    for name in models:
+        for config in configs:
+            try:
+                res = train_throughput(name, config, args.examples)
+            except Exception as e:  # a configuration a model does not support is reported, not hidden
+                res = {"model": name, "config": config, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+            print(json.dumps(res), flush=True)
+            results.append(res)
+    return results
+
+
+def signature_flops(model, ll_samples):
+    """FLOPs per example of each signature's computation (the Keras model's
+    functions the export wraps, traced at batch 1; the in-graph input checks
+    are not counted)."""
+    import tensorflow as tf
+
+    x = tf.TensorSpec([1, model.data_dim], tf.float32)
+    seed = tf.TensorSpec([2], tf.int32)
+    fns = {
+        "cluster": (lambda x: tf.nn.softmax(model.cluster_logits(x)), [x]),
+        "encode": (model.encode_mean, [x]),
+        "reconstruct": (model.reconstruct_mean, [x]),
+        "generate": (lambda c, s: model.generate_mean(c, s), [tf.TensorSpec([1], tf.int32), seed]),
+        "log_likelihood": (lambda x, s: model.log_importance_weights(x, ll_samples, s), [x, seed]),
+    }
+    fns["classify"] = fns["cluster"]
+    out = {}
+    for name, (fn, specs) in fns.items():
+        traced = tf.autograph.experimental.do_not_convert(fn)
+        out[name] = graph_flops(tf.function(traced).get_concrete_function(*specs))
+    return out
+
+
+def cmd_serve(args):
+    import numpy as np
+    import tensorflow as tf
+
+    from tfmix import presets
+
+    names = args.presets.split(",") if args.presets else presets.published()
+    rng = np.random.default_rng(0)
+    results = []
+    for name in names:
+        served = tf.saved_model.load(os.path.join(presets.preset_dir(name), "saved_model"))
+        flops = signature_flops(presets.load(name, compile=False), presets.card(name).get("export_ll_samples", 100))
+        for sig_name, fn in sorted(served.signatures.items()):
+            if sig_name == "serving_default":
+                continue  # the same function as `cluster`
+
+            def inputs(n):
+                if sig_name == "generate":
+                    return {"cluster": tf.constant(np.arange(n) % 10, tf.int32), "seed": tf.constant([1, 2], tf.int32)}
+                return {"x": tf.constant((rng.random((n, 28, 28, 1)) < 0.3).astype("float32"))}
+
+            one, big = inputs(1), inputs(args.batch)
+            for _ in range(20):
+                fn(**one)
+            times = []
+            for _ in range(args.calls):
+                start = time.perf_counter()
+                out = fn(**one)
+                _ = [v.numpy() for v in out.values()]
+                times.append(time.perf_counter() - start)
+            reps = 3 if sig_name == "log_likelihood" else 10
+            fn(**big)
+            start = time.perf_counter()
+            for _ in range(reps):
+                _ = [v.numpy() for v in fn(**big).values()]
+            throughput = reps * args.batch / (time.perf_counter() - start)
+            res = {"preset": name, "signature": sig_name, "p50_ms": 1e3 * float(np.percentile(times, 50)),
+                   "p99_ms": 1e3 * float(np.percentile(times, 99)), "batch": args.batch,
+                   "examples_per_s": throughput, "flops_per_example": flops.get(sig_name)}
+            print(json.dumps(res), flush=True)
+            results.append(res)
+    return results
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--models", default="")
+    t.add_argument("--configs", default=",".join(CONFIGS))
+    t.add_argument("--examples", type=int, default=6000)
+    s = sub.add_parser("serve")
+    s.add_argument("--presets", default="")
+    s.add_argument("--calls", type=int, default=300)
+    s.add_argument("--batch", type=int, default=1024)
+    sub.add_parser("peak")
+    for q in (t, s):
+        q.add_argument("--json")
+    args = p.parse_args()
+    results = {"train": cmd_train, "serve": cmd_serve, "peak": cmd_peak}[args.cmd](args)
+    if getattr(args, "json", None):
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
