@@ -3,7 +3,8 @@
     python scripts/benchmark_speed.py train [--models gmvae,vae,...] [--configs fp32,xla,bf16,spe10] \
         [--examples 6000] [--json train.json]
     python scripts/benchmark_speed.py serve [--presets gmvae_mnist,...] [--calls 300] [--json serve.json]
-    python scripts/benchmark_speed.py peak
+    python scripts/benchmark_speed.py peak [--json peak.json]
+    python scripts/benchmark_speed.py report --peak peak.json --train train.json --serve serve.json
 
 `peak`: the measured matrix-multiply peak (float32 and bfloat16, a
 4096 x 1024 x 1024 matmul), the reference for the "share of peak" columns.
@@ -220,6 +221,41 @@ def cmd_serve(args):
     return results
 
 
+def cmd_report(args):
+    """Markdown tables from the JSON files of `peak`, `train` and `serve`."""
+    peak = json.load(open(args.peak))["results"][0]
+    lines = [f"Machine: {peak['machine']}; measured matmul peak (4096x1024x1024): "
+             f"float32 {peak['fp32_gflops']:.0f} GFLOP/s, bfloat16 {peak['bf16_gflops']:.0f} GFLOP/s.", ""]
+    if args.train:
+        data = json.load(open(args.train))
+        lines += [f"Training throughput ({data['date']}, `python scripts/benchmark_speed.py train --json ...`):", "",
+                  "| model | batch | config | examples/s | s per MNIST epoch | train GFLOP/example | GFLOP/s | share of fp32 peak |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in data["results"]:
+            if "error" in r:
+                lines.append(f"| {r['model']} | | {r['config']} | error: {r['error']} | | | | |")
+                continue
+            gflops = r["examples_per_s"] * r["train_flops_per_example"] / 1e9
+            lines.append(
+                f"| {r['model']} | {r['batch_size']} | {r['config']} | {r['examples_per_s']:.0f} | "
+                f"{r['s_per_mnist_epoch']:.1f} | {r['train_flops_per_example'] / 1e9:.4f} | {gflops:.0f} | "
+                f"{100 * gflops / peak['fp32_gflops']:.0f}% |")
+        lines.append("")
+    if args.serve:
+        data = json.load(open(args.serve))
+        lines += [f"Serving ({data['date']}, `python scripts/benchmark_speed.py serve --json ...`; in-process "
+                  "`tf.saved_model.load`, batch 1 latency over the signature call and output copy):", "",
+                  "| preset | signature | batch-1 p50 (ms) | batch-1 p99 (ms) | batch-1024 examples/s | MFLOP/example | GFLOP/s at batch 1024 |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in data["results"]:
+            f = r.get("flops_per_example") or 0
+            lines.append(
+                f"| {r['preset']} | {r['signature']} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "
+                f"{r['examples_per_s']:.0f} | {f / 1e6:.2f} | {r['examples_per_s'] * f / 1e9:.1f} |")
+    print("\n".join(lines))
+    return None
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -231,11 +267,15 @@ def main():
     s.add_argument("--presets", default="")
     s.add_argument("--calls", type=int, default=300)
     s.add_argument("--batch", type=int, default=1024)
-    sub.add_parser("peak")
-    for q in (t, s):
+    k = sub.add_parser("peak")
+    r = sub.add_parser("report")
+    r.add_argument("--peak", required=True)
+    r.add_argument("--train")
+    r.add_argument("--serve")
+    for q in (t, s, k):
         q.add_argument("--json")
     args = p.parse_args()
-    results = {"train": cmd_train, "serve": cmd_serve, "peak": cmd_peak}[args.cmd](args)
+    results = {"train": cmd_train, "serve": cmd_serve, "peak": cmd_peak, "report": cmd_report}[args.cmd](args)
     if getattr(args, "json", None):
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}, f, indent=1)
