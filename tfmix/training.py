@@ -33,7 +33,7 @@ PROGRESS_FILE = "progress.json"
 RESUMABLE_KEYS = ("epochs", "jit_compile")
 #: Settings added after the first runs, with the value older run.json files
 #: imply, so that those runs still resume.
-LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False}
+LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False, "clip_norm": None}
 
 
 class ClusterEvaluation(keras.callbacks.Callback):
@@ -187,7 +187,8 @@ def check_num_labels(num_labels):
 
 def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
                num_labels=0, binarize=None, limit=None, model_kwargs=None,
-               strategy="default", validation=None, patience=None, jit_compile=False):
+               strategy="default", validation=None, patience=None, jit_compile=False,
+               clip_norm=None):
     """The `run.json` of a run (validated).
 
     `validation`: the split monitored every epoch (default: the dataset's
@@ -195,7 +196,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     after that many epochs without a better validation -ELBO and keep the
     best weights (early stopping with look-ahead; None: no early stopping);
     `jit_compile`: compile the train step with XLA (single device only: XLA
-    has no CPU collectives for tf.distribute strategies).
+    has no CPU collectives for tf.distribute strategies); `clip_norm`: clip
+    each gradient to this norm (Adam's `clipnorm`; None: no clipping).
     """
     get_model_class(model)
     tdata.check_dataset(dataset)
@@ -214,6 +216,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         tdata.check_dataset(dataset, validation)
     if patience is not None and int(patience) < 0:
         raise ValueError(f"`patience` must be >= 0, got {patience}")
+    if clip_norm is not None and not float(clip_norm) > 0:
+        raise ValueError(f"`clip_norm` must be > 0, got {clip_norm}")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     if jit_compile and strategy not in (None, "default"):
@@ -236,6 +240,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         "validation": validation,
         "patience": None if patience is None else int(patience),
         "jit_compile": bool(jit_compile),
+        "clip_norm": None if clip_norm is None else float(clip_norm),
     }
 
 
@@ -248,7 +253,7 @@ def build_model(config):
         kwargs["labelled"] = True
     model = cls(**kwargs)
     model.compile(
-        optimizer=keras.optimizers.Adam(config["learning_rate"]),
+        optimizer=keras.optimizers.Adam(config["learning_rate"], clipnorm=config.get("clip_norm")),
         jit_compile=bool(config.get("jit_compile", False)),
     )
     return model
