@@ -28,6 +28,14 @@ import numpy as np
 import tensorflow as tf
 
 
+def _check_seed(seed):
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"`seed` must be an integer, got {type(seed).__name__} {seed!r}")
+    if not 0 <= int(seed) < 2**31:
+        raise ValueError(f"`seed` must be in [0, 2**31), got {seed}")
+    return int(seed)
+
+
 def _across_workers(strategy=None):
     """Whether the (current) strategy spans several workers (MultiWorkerMirrored)."""
     strategy = strategy or tf.distribute.get_strategy()
@@ -414,7 +422,7 @@ class MixtureVAE(keras.Model):
         """
         self._ensure_built()
         c = self.check_clusters(cluster, n)
-        seed = tf.constant([int(seed), 0], tf.int32)
+        seed = tf.constant([_check_seed(seed), 0], tf.int32)
         if sigma is None:
             out = self._generate_fn(tf.constant(c), seed)
         else:
@@ -443,7 +451,7 @@ class MixtureVAE(keras.Model):
             sample_chunk = max(1, rows // (batch_size * self.num_clusters))
         sample_chunk = min(int(sample_chunk), num_samples)
         out = []
-        base_seed = tf.constant([int(seed), 0], tf.int32)
+        base_seed = tf.constant([_check_seed(seed), 0], tf.int32)
         for i in range(0, len(x), batch_size):
             xb = tf.constant(x[i : i + batch_size])
             parts = []

@@ -1,0 +1,147 @@
+"""Bad input, table-driven, through the Python API, the CLI and every
+SavedModel signature: each case must fail with an error that names the
+problem (the CLI: exit code 2, one line, no traceback).
+
+The tables below are counted in BENCHMARKS.md (reliability section):
+`python -m pytest tests/test_bad_input.py --collect-only -q`.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfmix
+from conftest import tiny_model
+from tfmix import data, export, presets, training
+from tfmix.cli import main
+
+IMG = (28, 28, 1)
+
+
+def _imgs(n=2, value=0.5, shape=IMG, dtype=np.float32):
+    return np.full((n,) + shape, value, dtype)
+
+
+# -- the Python API: (case, call(model, tmp_path), exception, words in the message)
+API = [
+    ("wrong rank", lambda m, t: m.cluster_probs(np.zeros((2, 28, 28), np.float32)[:, :, :5]), ValueError, "must have shape"),
+    ("wrong size", lambda m, t: m.encode(np.zeros((2, 783), np.float32)), ValueError, "must have shape"),
+    ("wrong dtype", lambda m, t: m.reconstruct(np.full((2, 784), "a")), TypeError, "numeric images"),
+    ("value above 1", lambda m, t: m.cluster_probs(_imgs(value=1.5)), ValueError, "in [0, 1]"),
+    ("value below 0", lambda m, t: m.encode(_imgs(value=-0.2)), ValueError, "in [0, 1]"),
+    ("NaN", lambda m, t: m.log_likelihood(_imgs(value=np.nan), num_samples=2), ValueError, "NaN or Inf"),
+    ("Inf", lambda m, t: m.reconstruct(_imgs(value=np.inf)), ValueError, "NaN or Inf"),
+    ("empty batch", lambda m, t: m.cluster_probs(_imgs(n=0)), ValueError, "empty batch"),
+    ("cluster out of range", lambda m, t: m.generate(4, 2), ValueError, "`cluster` must be in [0, 3]"),
+    ("negative cluster", lambda m, t: m.generate(np.array([0, -1])), ValueError, "`cluster` must be in [0, 3]"),
+    ("cluster array not 1-D", lambda m, t: m.generate(np.zeros((2, 2), int)), ValueError, "1-D array"),
+    ("non-integer seed", lambda m, t: m.generate(0, 2, seed="a"), TypeError, "`seed` must be an integer"),
+    ("negative seed", lambda m, t: m.log_likelihood(_imgs(), num_samples=2, seed=-1), ValueError, "`seed` must be in"),
+    ("zero importance samples", lambda m, t: m.log_likelihood(_imgs(), num_samples=0), ValueError, "`num_samples` must be >= 1"),
+    ("unknown model", lambda m, t: tfmix.get_model_class("nope"), ValueError, "unknown model 'nope'"),
+    ("unknown preset", lambda m, t: tfmix.load("nope"), ValueError, "unknown preset 'nope'"),
+    ("unknown dataset", lambda m, t: data.load("cifar", "train"), ValueError, "unknown dataset 'cifar'"),
+    ("unknown split", lambda m, t: data.load("mnist", "validation"), ValueError, "split"),
+    ("missing checkpoint", lambda m, t: training.load_run(str(t / "missing")), FileNotFoundError, "no run directory"),
+    ("corrupt checkpoint", lambda m, t: training.load_run(_corrupt_run(t)), ValueError, "cannot load"),
+    ("bad model argument", lambda m, t: tfmix.GMVAE(num_clusters=0), ValueError, "num_clusters"),
+]
+
+
+def _corrupt_run(tmp_path):
+    run = tmp_path / "corrupt"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    (run / "model.keras").write_bytes(b"PK\x03\x04 not a keras archive")
+    return str(run)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model("gmvae")
+
+
+@pytest.mark.parametrize("case, call, exc, words", API, ids=[c[0] for c in API])
+def test_python_api(case, call, exc, words, model, tmp_path):
+    with pytest.raises(exc) as info:
+        call(model, tmp_path)
+    assert words in str(info.value), str(info.value)
+
+
+# -- the CLI: (case, argv(tmp_path), words in the one-line message) -----------------
+CLI = [
+    ("unknown model", lambda t: ["train", "nope", "--out", str(t / "r")], "invalid choice: 'nope'"),
+    ("unknown dataset", lambda t: ["train", "gmvae", "--dataset", "cifar", "--out", str(t / "r")], "invalid choice: 'cifar'"),
+    ("unknown preset", lambda t: ["zoo", "show", "nope"], "unknown preset 'nope'"),
+    ("unknown preset or run to export", lambda t: ["export", "nope", "--out", str(t / "sm")], "neither a run directory nor a preset"),
+    ("bad epochs", lambda t: ["train", "gmvae", "--epochs", "0", "--out", str(t / "r")], "expected an integer >= 1"),
+    ("bad labels", lambda t: ["train", "gmvae", "--labels", "many", "--out", str(t / "r")], "`num_labels` must be"),
+    ("bad clip norm", lambda t: ["train", "gmvae", "--clip-norm", "-1", "--out", str(t / "r")], "`clip_norm` must be > 0"),
+    ("bad model argument", lambda t: ["train", "gmvae", "--param", "nope=1", "--out", str(t / "r")], "Unrecognized keyword arguments passed to GMVAE: {'nope'"),
+    ("missing run directory", lambda t: ["evaluate", str(t / "missing")], "no run directory"),
+    ("not a run directory", lambda t: ["sample", str(t), "--out", str(t / "g.png")], "is not a tfmix run"),
+    ("corrupt checkpoint", lambda t: ["evaluate", _corrupt_run(t)], "cannot load"),
+    ("export over an existing path", lambda t: ["export", _existing(t), "--out", str(t)], "exists"),
+]
+
+
+def _existing(tmp_path):
+    return "gmvae_mnist" if "gmvae_mnist" in presets.published() else "vae_mnist"
+
+
+@pytest.mark.parametrize("case, argv, words", CLI, ids=[c[0] for c in CLI])
+def test_cli(case, argv, words, tmp_path, capsys):
+    assert main(argv(tmp_path)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) >= 1 and err[-1].startswith("tfmix: error:") and words in err[-1], err
+    assert not any("Traceback" in line for line in err)
+
+
+# -- every SavedModel signature: (case, signature, inputs, words) --------------------------
+SEED = np.array([1, 2], np.int32)
+SIGNATURES = [
+    ("wrong rank", "cluster", {"x": np.zeros((2, 784), np.float32)}, "must have shape [N, 28, 28, 1]"),
+    ("wrong size", "encode", {"x": np.zeros((2, 28, 27, 1), np.float32)}, "must have shape [N, 28, 28, 1]"),
+    ("wrong dtype", "reconstruct", {"x": np.zeros((2, 28, 28, 1), np.float64)}, "expected to be a float tensor"),
+    ("value above 1", "log_likelihood", {"x": _imgs(value=1.5)}, "in [0, 1]"),
+    ("value below 0", "classify", {"x": _imgs(value=-0.5)}, "in [0, 1]"),
+    ("NaN", "cluster", {"x": _imgs(value=np.nan)}, "NaN or Inf"),
+    ("Inf", "reconstruct", {"x": _imgs(value=np.inf)}, "NaN or Inf"),
+    ("empty batch", "encode", {"x": _imgs(n=0)}, "empty batch"),
+    ("cluster out of range", "generate", {"cluster": np.array([4], np.int32), "seed": SEED}, "out of range"),
+    ("negative cluster", "generate", {"cluster": np.array([-1], np.int32), "seed": SEED}, "index < 0"),
+    ("empty cluster batch", "generate", {"cluster": np.zeros([0], np.int32), "seed": SEED}, "empty batch"),
+    ("wrong seed shape", "generate", {"cluster": np.array([1], np.int32), "seed": np.array([1, 2, 3], np.int32)},
+     "seed must have shape [2]"),
+]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("bad") / "sm")
+    export.export_saved_model(tiny_model("nvae", labelled=True), path, ll_samples=3)  # has every signature
+    return tf.saved_model.load(path)
+
+
+@pytest.mark.parametrize("case, sig, inputs, words", SIGNATURES, ids=[c[0] for c in SIGNATURES])
+def test_signatures(case, sig, inputs, words, served):
+    with pytest.raises((tf.errors.InvalidArgumentError, TypeError, ValueError)) as info:
+        served.signatures[sig](**{k: tf.constant(v) for k, v in inputs.items()})
+    assert words in str(info.value), str(info.value)[:500]
+
+
+def test_missing_or_corrupt_saved_model_is_a_clear_error(tmp_path):
+    with pytest.raises(OSError, match="SavedModel file does not exist"):
+        tf.saved_model.load(str(tmp_path / "missing"))
+    os.makedirs(tmp_path / "corrupt")
+    (tmp_path / "corrupt" / "saved_model.pb").write_bytes(b"not a protobuf")
+    with pytest.raises(Exception, match="(?i)parse|saved_model"):
+        tf.saved_model.load(str(tmp_path / "corrupt"))
+
+
+def test_the_tables_cover_every_surface():
+    """The counts BENCHMARKS.md reports."""
+    assert (len(API), len(CLI), len(SIGNATURES)) == (21, 12, 12)
+    assert {sig for _, sig, _, _ in SIGNATURES} == set(export.SIGNATURES)
