@@ -2,6 +2,7 @@
 
     python scripts/publish_zoo.py gmvae_mnist --run ~/tfmix-runs/zoo/gmvae_mnist_seed0 \
         [--ll-samples 1000] [--export-ll-samples 100] [--notes "..."] [--train-command "..."]
+    python scripts/publish_zoo.py gmvae_mnist --reexport   # new signatures, same weights
 
 Writes zoo/<preset>/ (model.keras, saved_model/, card.json, README.md,
 samples.png) and prints the card's metrics.
@@ -16,7 +17,9 @@ import sys
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("preset")
-    p.add_argument("--run", required=True, help="run directory of tfmix train / train_zoo.py")
+    p.add_argument("--run", help="run directory of tfmix train / train_zoo.py")
+    p.add_argument("--reexport", action="store_true",
+                   help="only re-export the published preset's SavedModel from its model.keras")
     p.add_argument("--ll-samples", type=int, default=1000)
     p.add_argument("--ll-limit", type=int, default=None, help="test images for the log-likelihood (default all)")
     p.add_argument("--export-ll-samples", type=int, default=100)
@@ -24,6 +27,13 @@ def main():
     p.add_argument("--train-command", default=None)
     args = p.parse_args()
     from tfmix import publish
+
+    if args.reexport:
+        card = publish.reexport(args.preset)
+        print(f"re-exported {args.preset}: saved_model of {card['saved_model_exported']}")
+        return
+    if not args.run:
+        p.error("--run is required (unless --reexport)")
 
     command = "python scripts/publish_zoo.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     card = publish.publish(

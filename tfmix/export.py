@@ -95,8 +95,12 @@ def serving_functions(model, ll_samples=100):
         return {"x_mean": tf.reshape(tf.cast(out, tf.float32), image_shape)}
 
     def generate(cluster, seed):
-        out = model.generate_mean(_checked_clusters(model, cluster), seed)
-        return {"x_mean": tf.reshape(tf.cast(out, tf.float32), image_shape)}
+        # the sampler only ever sees seed[:2]; the output waits for the
+        # check, so a seed of the wrong shape fails with this message
+        check = tf.debugging.assert_equal(tf.size(seed), 2, message="seed: must have shape [2]")
+        out = model.generate_mean(_checked_clusters(model, cluster), tf.reshape(seed[:2], [2]))
+        with tf.control_dependencies([check]):
+            return {"x_mean": tf.reshape(tf.cast(out, tf.float32), image_shape)}
 
     def log_likelihood(x):
         flat = _checked_images(model, x)
@@ -124,7 +128,7 @@ def serving_functions(model, ll_samples=100):
         "reconstruct": (reconstruct, x_spec),
         "generate": (
             generate,
-            [tf.TensorSpec([None], tf.int32, name="cluster"), tf.TensorSpec([2], tf.int32, name="seed")],
+            [tf.TensorSpec([None], tf.int32, name="cluster"), tf.TensorSpec([None], tf.int32, name="seed")],
         ),
         "log_likelihood": (log_likelihood, x_spec),
         "classify": (classify, x_spec),

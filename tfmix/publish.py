@@ -172,3 +172,24 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
         with open(os.path.join(tmp, "README.md"), "w") as f:
             f.write(render_card(card))
     return card
+
+
+def reexport(preset):
+    """Re-exports `zoo/<preset>/saved_model` from its `model.keras` (same
+    weights, metrics unchanged) with the current signatures, checks it
+    against the Keras model and swaps it in atomically; records the date in
+    the card."""
+    card = presets.card(preset)
+    model = presets.load(preset, compile=False)
+    entry = presets.preset_dir(preset)
+    config = {"dataset": card["dataset"], "binarize": card["hyperparameters"]["binarize"], "seed": card["seed"],
+              "limit": 64}
+    x_test, _ = training.split_arrays(config)
+    target = os.path.join(entry, "saved_model")
+    with atomic_directory(target, overwrite=True) as tmp:
+        os.rmdir(tmp)  # export_saved_model writes (atomically) into a fresh path
+        export.export_saved_model(model, tmp, ll_samples=card["export_ll_samples"])
+        _check_export(model, tmp, x_test)
+    card["saved_model_exported"] = datetime.date.today().isoformat()
+    atomic_write_json(os.path.join(entry, "card.json"), card)
+    return card
