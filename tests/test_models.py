@@ -220,3 +220,16 @@ def test_trains_under_mixed_bfloat16(name, binary_images):
         assert all(w.dtype == "float32" for w in model.weights)
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_trains_with_xla(name, binary_images):
+    """jit_compile=True (XLA) gives the same loss as the eager-graph step."""
+    losses = []
+    for jit in (False, True):
+        model = tiny_model(name)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
+        losses.append(model.evaluate(binary_images, batch_size=24, verbose=0, return_dict=True)["neg_elbo"])
+        hist = model.fit(binary_images, epochs=1, batch_size=24, verbose=0).history
+        assert np.isfinite(hist["loss"][-1])
+    assert losses[0] == pytest.approx(losses[1], rel=0.05)  # same weights, fresh noise: close
