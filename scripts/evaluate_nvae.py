@@ -126,7 +126,7 @@ def main():
             grid.append(xv[:K])
             row_labels.append(f"VAE s={sigma}")
     plots.image_grid(np.concatenate(grid), len(grid), row_labels, out=fig("sigma.png"),
-                     title=f"{name}: ancestral samples at sigma = 1 and 1.4 (N-VAE: one per class)")
+                     title=f"{name}: samples, sigma 1 and 1.4")
 
     # -- classifiers trained with artificial data -------------------------------------------------
     x_train, y_train = data.load_numpy(config["dataset"], "train")

@@ -104,7 +104,7 @@ def test_load_judge_missing_is_a_clear_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.mnist_data
-@pytest.mark.parametrize("dataset,target", [("mnist", 0.99)])
+@pytest.mark.parametrize("dataset,target", [("mnist", 0.99), ("fashion_mnist", 0.90)])
 def test_published_judge_is_accurate_and_serves(dataset, target):
     import os
 
