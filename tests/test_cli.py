@@ -204,3 +204,15 @@ def test_fully_supervised_nvae_through_the_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "nvae", "--labels", "some", "--epochs", "1", "--out", str(tmp_path / "x")] + nvae_tiny) == 2
     assert "`num_labels` must be an integer >= 0 or 'all'" in capsys.readouterr().err
+
+
+@pytest.mark.mnist_data
+def test_mixed_bfloat16_training_through_the_cli(tmp_path):
+    import keras
+
+    out = str(tmp_path / "bf16")
+    assert main(["train", "gmvae", "--dtype-policy", "mixed_bfloat16", "--epochs", "1", "--out", out] + TINY) == 0
+    assert json.load(open(os.path.join(out, "run.json")))["dtype_policy"] == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    rows = open(os.path.join(out, "log.csv")).read().splitlines()
+    assert len(rows) == 2 and "nan" not in rows[1].lower()

@@ -76,7 +76,7 @@ def cmd_train(args):
         seed=args.seed, learning_rate=args.learning_rate, num_labels=args.labels,
         binarize=args.binarize, limit=args.limit, model_kwargs=_model_kwargs(args),
         strategy=args.strategy, validation=args.validation, patience=args.patience,
-        jit_compile=args.jit_compile, clip_norm=args.clip_norm,
+        jit_compile=args.jit_compile, clip_norm=args.clip_norm, dtype_policy=args.dtype_policy,
     )
     try:
         training.build_model(config)  # validates the model arguments early
@@ -249,6 +249,8 @@ def build_parser():
     t.add_argument("--param", action="append", help="other model argument NAME=VALUE (JSON value)")
     t.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
                    help="tf.distribute strategy; multiworker reads TF_CONFIG (run the same command on every worker)")
+    t.add_argument("--dtype-policy", choices=["float32", "mixed_bfloat16"], default="float32",
+                   help="mixed_bfloat16: hidden layers in bfloat16, densities in float32")
     t.add_argument("--clip-norm", type=float, default=None,
                    help="clip each gradient to this norm (guards against divergence)")
     t.add_argument("--jit-compile", action="store_true",

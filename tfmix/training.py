@@ -33,7 +33,9 @@ PROGRESS_FILE = "progress.json"
 RESUMABLE_KEYS = ("epochs", "jit_compile")
 #: Settings added after the first runs, with the value older run.json files
 #: imply, so that those runs still resume.
-LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False, "clip_norm": None}
+LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False, "clip_norm": None,
+              "dtype_policy": "float32"}
+DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 
 
 class ClusterEvaluation(keras.callbacks.Callback):
@@ -188,7 +190,7 @@ def check_num_labels(num_labels):
 def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
                num_labels=0, binarize=None, limit=None, model_kwargs=None,
                strategy="default", validation=None, patience=None, jit_compile=False,
-               clip_norm=None):
+               clip_norm=None, dtype_policy="float32"):
     """The `run.json` of a run (validated).
 
     `validation`: the split monitored every epoch (default: the dataset's
@@ -197,7 +199,9 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     best weights (early stopping with look-ahead; None: no early stopping);
     `jit_compile`: compile the train step with XLA (single device only: XLA
     has no CPU collectives for tf.distribute strategies); `clip_norm`: clip
-    each gradient to this norm (Adam's `clipnorm`; None: no clipping).
+    each gradient to this norm (Adam's `clipnorm`; None: no clipping);
+    `dtype_policy`: "mixed_bfloat16" runs the hidden layers in bfloat16 (the
+    heads, densities and KLs stay float32; the weights are float32).
     """
     get_model_class(model)
     tdata.check_dataset(dataset)
@@ -216,6 +220,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         tdata.check_dataset(dataset, validation)
     if patience is not None and int(patience) < 0:
         raise ValueError(f"`patience` must be >= 0, got {patience}")
+    if dtype_policy not in DTYPE_POLICIES:
+        raise ValueError(f"`dtype_policy` must be one of {DTYPE_POLICIES}, got {dtype_policy!r}")
     if clip_norm is not None and not float(clip_norm) > 0:
         raise ValueError(f"`clip_norm` must be > 0, got {clip_norm}")
     if strategy not in STRATEGIES:
@@ -241,6 +247,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         "patience": None if patience is None else int(patience),
         "jit_compile": bool(jit_compile),
         "clip_norm": None if clip_norm is None else float(clip_norm),
+        "dtype_policy": dtype_policy,
     }
 
 
@@ -311,8 +318,13 @@ def train(config, run_dir, verbose=1):
     keras.utils.set_random_seed(config["seed"])
 
     strategy = make_strategy(config["strategy"])
-    with strategy.scope():
-        model = build_model(config)
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.get("dtype_policy", "float32"))
+    try:
+        with strategy.scope():
+            model = build_model(config)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
     split = "train" if config["limit"] is None else f"train[:{config['limit']}]"
     global_batch = config["batch_size"]
     if config["num_labels"] == "all":  # fully supervised: (x, y) batches
