@@ -195,7 +195,8 @@ def cmd_serve(args):
 
             def inputs(n):
                 if sig_name == "generate":
-                    return {"cluster": tf.constant(np.arange(n) % 10, tf.int32), "seed": tf.constant([1, 2], tf.int32)}
+                    k = presets.card(name)["hyperparameters"].get("num_clusters", 1)
+                    return {"cluster": tf.constant(np.arange(n) % k, tf.int32), "seed": tf.constant([1, 2], tf.int32)}
                 return {"x": tf.constant((rng.random((n, 28, 28, 1)) < 0.3).astype("float32"))}
 
             one, big = inputs(1), inputs(args.batch)
@@ -241,8 +242,8 @@ def cmd_report(args):
                 f"{r['s_per_mnist_epoch']:.1f} | {r['train_flops_per_example'] / 1e9:.4f} | {gflops:.0f} | "
                 f"{100 * gflops / peak['fp32_gflops']:.0f}% |")
         lines.append("")
-    if args.serve:
-        data = json.load(open(args.serve))
+    for serve in args.serve or []:
+        data = json.load(open(serve))
         lines += [f"Serving ({data['date']}, `python scripts/benchmark_speed.py serve --json ...`; in-process "
                   "`tf.saved_model.load`, batch 1 latency over the signature call and output copy):", "",
                   "| preset | signature | batch-1 p50 (ms) | batch-1 p99 (ms) | batch-1024 examples/s | MFLOP/example | GFLOP/s at batch 1024 |",
@@ -271,7 +272,7 @@ def main():
     r = sub.add_parser("report")
     r.add_argument("--peak", required=True)
     r.add_argument("--train")
-    r.add_argument("--serve")
+    r.add_argument("--serve", nargs="*", help="one or more JSON files of `serve`")
     for q in (t, s, k):
         q.add_argument("--json")
     args = p.parse_args()
