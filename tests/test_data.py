@@ -14,7 +14,15 @@ def test_loaders_scale_and_shape():
     xf, yf = data.load_numpy("fashion_mnist", "test", limit=10)
     assert xf.shape == (10, 28, 28, 1) and yf is not None
     xb, yb = data.load_numpy("binarized_mnist", "validation", limit=10)
-    assert set(np.unique(xb)) <= {0.0, 1.0} and yb is None
+    assert set(np.unique(xb)) == {0.0, 1.0} and yb is None and 0.05 < xb.mean() < 0.3
+
+
+def test_binarized_mnist_pipeline_keeps_its_zeros_and_ones():
+    """Stored as 0/1 uint8: the pipeline must not divide by 255."""
+    x = next(iter(data.load("binarized_mnist", "validation", batch_size=50, binarize="none"))).numpy()
+    assert set(np.unique(x)) == {0.0, 1.0} and 0.05 < x.mean() < 0.3
+    xn, _ = data.load_numpy("binarized_mnist", "validation", limit=50)
+    np.testing.assert_array_equal(x, xn)
 
 
 def test_dynamic_binarisation_is_fresh_each_epoch_and_seeded():

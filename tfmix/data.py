@@ -20,6 +20,9 @@ DATASETS = {
     "fashion_mnist": (("train", "test"), True, 10),
     "binarized_mnist": (("train", "validation", "test"), False, None),
 }
+#: what a stored pixel value of "fully on" is: grey levels 0..255, or the
+#: fixed binarisation's 0/1 (stored as uint8 too)
+PIXEL_MAX = {"mnist": 255.0, "fashion_mnist": 255.0, "binarized_mnist": 1.0}
 BINARIZE = ("dynamic", "none")
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -56,11 +59,9 @@ def _tfds_load(name, split, data_dir, shuffle_files=False):
         ) from None
 
 
-def _scale(example):
-    x = tf.cast(example["image"], tf.float32)
-    if example["image"].dtype == tf.uint8:
-        x = x / 255.0
-    return x
+def _scale(example, name):
+    """Images as float32 in [0, 1] (binarized_mnist is stored as 0/1 uint8)."""
+    return tf.cast(example["image"], tf.float32) / PIXEL_MAX[name]
 
 
 def load_numpy(name, split, data_dir=None, limit=None):
@@ -74,9 +75,7 @@ def load_numpy(name, split, data_dir=None, limit=None):
         xs.append(batch["image"])
         if "label" in batch:
             ys.append(batch["label"])
-    x = np.concatenate(xs).astype(np.float32)
-    if x.max() > 1.0:
-        x /= 255.0
+    x = np.concatenate(xs).astype(np.float32) / PIXEL_MAX[name]
     y = np.concatenate(ys).astype(np.int64) if ys else None
     return x, y
 
@@ -144,9 +143,9 @@ def load(name, split, *, batch_size=100, binarize="dynamic", labels=False,
     if limit is not None:
         ds = ds.take(int(limit))
     if labels:
-        ds = ds.map(lambda e: (_scale(e), e["label"]))
+        ds = ds.map(lambda e: (_scale(e, name), e["label"]))
     else:
-        ds = ds.map(lambda e: (_scale(e),))
+        ds = ds.map(lambda e: (_scale(e, name),))
     ds = _pipeline(
         ds, binarize=binarize, seed=seed, shuffle=shuffle, batch_size=batch_size,
         flatten=flatten, repeat=repeat, fresh_each_epoch=training,
