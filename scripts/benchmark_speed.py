@@ -29,7 +29,6 @@ as a Markdown table.
 import argparse
 import json
 import os
-import platform
 import time
 
 REFERENCE = {  # model -> (constructor kwargs, batch size) when no zoo recipe names it
@@ -50,16 +49,9 @@ CONFIGS = ("fp32", "xla", "bf16", "spe10")
 
 
 def machine():
-    import tensorflow as tf
+    from tfmix.publish import machine_description
 
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, TensorFlow {tf.__version__}"
+    return machine_description()
 
 
 def graph_flops(concrete_function):

@@ -39,12 +39,10 @@ def signature_names(model):
 
 def _checked_images(model, x):
     shape = list(model.image_shape)
-    shape_check = tf.debugging.assert_equal(
-        tf.shape(x)[1:], tf.constant(shape, tf.int32),
-        message=f"x: images must have shape [N, {', '.join(map(str, shape))}]",
-    )
-    with tf.control_dependencies([tf.debugging.assert_rank(x, len(shape) + 1, message=(
-            f"x: images must have shape [N, {', '.join(map(str, shape))}]")), shape_check]):
+    message = f"x: images must have shape [N, {', '.join(map(str, shape))}]"
+    rank_check = tf.debugging.assert_rank(x, len(shape) + 1, message=message)
+    shape_check = tf.debugging.assert_equal(tf.shape(x)[1:], tf.constant(shape, tf.int32), message=message)
+    with tf.control_dependencies([rank_check, shape_check]):
         x = tf.identity(x)
     checks = [
         tf.debugging.assert_positive(tf.shape(x)[0], message="x: empty batch"),

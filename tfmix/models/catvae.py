@@ -52,15 +52,14 @@ class CatVAE(MarginalMixtureVAE):
                  latent_dim=None, kl_weight=1.0, **kwargs):
         if int(delta) < 1:
             raise ValueError(f"`delta` must be >= 1, got {delta}")
-        if float(kl_weight) <= 0:
-            raise ValueError(f"`kl_weight` must be > 0, got {kl_weight}")
-        self.kl_weight = float(kl_weight)
         if float(prior_scale) <= 0:
             raise ValueError(f"`prior_scale` (lambda) must be > 0, got {prior_scale}")
+        if float(kl_weight) <= 0:
+            raise ValueError(f"`kl_weight` must be > 0, got {kl_weight}")
         d = int(num_clusters) * int(delta)
         if latent_dim is not None and int(latent_dim) != d:
             raise ValueError(f"`latent_dim` must be num_clusters * delta = {d}, got {latent_dim}")
-        self.delta, self.prior_scale = int(delta), float(prior_scale)
+        self.delta, self.prior_scale, self.kl_weight = int(delta), float(prior_scale), float(kl_weight)
         super().__init__(num_clusters=num_clusters, latent_dim=d, hidden_units=hidden_units, **kwargs)
 
     def prior_means(self):

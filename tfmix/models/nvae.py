@@ -140,7 +140,7 @@ class NVAE(MixtureVAE):
         std = D.tfd.Normal(0.0, 1.0)
         out_c, out_s = [], []
         for i in range(0, len(x), batch_size):
-            qzc, qzs, _ = self.posteriors(tf.constant(x[i:i + batch_size].reshape(-1, self.data_dim)))
+            qzc, qzs, _ = self.posteriors(tf.constant(x[i:i + batch_size]))  # [B, D_x] already
             for q, out in ((qzc, out_c), (qzs, out_s)):
                 per_dim = D.tfd.Normal(q.mean(), q.stddev())
                 out.append(D.tfd.kl_divergence(per_dim, std).numpy())
