@@ -103,12 +103,19 @@ def _pipeline(ds, *, binarize, seed, shuffle, batch_size, flatten, repeat,
         ds = ds.shuffle(10000, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    if binarize == "dynamic":
-        seeds = tf.data.Dataset.random(
-            seed=seed, rerandomize_each_iteration=fresh_each_epoch
-        ).batch(2)
+    if binarize == "dynamic" and fresh_each_epoch:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds)).map(
             lambda el, s: (binarize_dynamic(el[0], tf.cast(s % 2**31, tf.int32)),)
+            + tuple(el[1:]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    elif binarize == "dynamic":
+        # one fixed binarisation: element i uses the stateless seed
+        # [seed, i], whatever TF's global seed (tf.data.Dataset.random would
+        # depend on it, and evaluation would differ from training's logs)
+        ds = ds.enumerate().map(
+            lambda i, el: (binarize_dynamic(el[0], tf.stack([tf.cast(seed, tf.int32), tf.cast(i, tf.int32)])),)
             + tuple(el[1:]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
