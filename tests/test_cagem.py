@@ -86,3 +86,27 @@ def test_bad_arguments():
 
     with pytest.raises(ValueError, match="top_latent_dim"):
         tfmix.CaGeM(top_latent_dim=0)
+
+
+def test_kl_warmup_scales_only_the_kl_terms(binary_images):
+    from tfmix.training import KLWarmUp
+
+    model = tiny_model("cagem", labelled=True)
+    x = tf.constant(binary_images[:4].reshape(4, -1))
+    y = tf.constant([0, 1, 2, 3])
+    warm = KLWarmUp(4)
+    warm.set_model(model)
+    warm.on_epoch_begin(0)
+    assert float(model.kl_scale) == 0.25
+    t = model.unlabelled_terms(x)
+    kl = t["kl_z1"] + t["kl_z2"] + t["kl_y"]
+    np.testing.assert_allclose(t["loss"], t["reconstruction"] + 0.25 * kl, rtol=1e-5)
+    np.testing.assert_allclose(t["neg_elbo"], t["reconstruction"] + kl, rtol=1e-5)
+    t = model.labelled_terms(x, y)
+    np.testing.assert_allclose(
+        t["loss"], t["reconstruction"] + 0.25 * (t["kl_z1"] + t["kl_z2"]) + t["log_p_y"], rtol=1e-5)
+    warm.on_epoch_begin(9)
+    assert float(model.kl_scale) == 1.0
+    warm.on_epoch_begin(1)
+    warm.on_train_end()  # evaluation and export see the ELBO
+    assert float(model.kl_scale) == 1.0

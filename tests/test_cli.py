@@ -80,10 +80,16 @@ def test_settings_mismatch_is_refused(run_dir, capsys):
         (["frobnicate"], "invalid choice"),
         (["train", "gmvae", "--out", "x", "--param", "oops"], "NAME=VALUE"),
         (["train", "vae", "--out", "x", "--num-clusters", "3"], "num_clusters"),
+        (["train", "vae", "--out", "x", "--warmup-epochs", "5"], "has no KL warm-up"),
+        (["train", "cagem", "--out", "x", "--warmup-epochs", "-1"], "`warmup_epochs` must be >= 0"),
+        (["train", "vae", "--out", "x", "--time-limit", "0"], "expected a number > 0"),
+        (["train", "cagem", "--out", "x", "--labels", "20", "--num-clusters", "3"], "one cluster per class"),
     ],
 )
-def test_errors_are_one_line_with_exit_code_2(argv, needle, capsys):
+def test_errors_are_one_line_with_exit_code_2(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
+    assert not os.path.exists("x")  # nothing half-written
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("tfmix: error:") and needle in err[-1]
     assert not any("Traceback" in line for line in err)
@@ -216,3 +222,30 @@ def test_mixed_bfloat16_training_through_the_cli(tmp_path):
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     rows = open(os.path.join(out, "log.csv")).read().splitlines()
     assert len(rows) == 2 and "nan" not in rows[1].lower()
+
+
+@pytest.mark.mnist_data
+def test_time_limit_stops_after_an_epoch_and_a_rerun_goes_on(tmp_path):
+    out = str(tmp_path / "tl")
+    argv = ["train", "vae", "--epochs", "5", "--time-limit", "0.0001", "--patience", "10",
+            "--out", out] + TINY
+    assert main(argv) == 0
+    progress = json.load(open(os.path.join(out, "progress.json")))
+    assert progress["epochs_done"] == 1 and progress["stopped_by_time_limit"] is True
+    assert progress["best_epoch"] == 1
+    assert main(argv) == 0  # the same command resumes: one more epoch
+    progress = json.load(open(os.path.join(out, "progress.json")))
+    assert progress["epochs_done"] == 2
+
+
+@pytest.mark.mnist_data
+def test_kl_warmup_through_the_cli(tmp_path):
+    out = str(tmp_path / "wu")
+    argv = ["train", "cagem", "--epochs", "2", "--warmup-epochs", "4", "--out", out] + TINY
+    assert main(argv) == 0
+    rows = open(os.path.join(out, "log.csv")).read().strip().splitlines()
+    head = rows[0].split(",")
+    first = dict(zip(head, map(float, rows[1].split(","))))
+    # epoch 1 minimises reconstruction + 0.25 KL: the loss is below the -ELBO
+    assert first["loss"] < first["neg_elbo"]
+    assert json.load(open(os.path.join(out, "run.json")))["warmup_epochs"] == 4

@@ -148,3 +148,17 @@ def test_bad_arguments():
         tfmix.DLGMM(num_clusters=1)
     with pytest.raises(ValueError, match="latent_dim"):
         tfmix.SBVAE(num_clusters=5, latent_dim=3)
+
+
+@pytest.mark.parametrize("name", ["vae", "dlgmm", "dldpmm", "sbvae"])
+def test_posterior_samples_average_to_the_encoded_mean(name, binary_images):
+    # E[z|x] of the mixture (and of the stick weights, the fractions being
+    # independent) is what `encode` returns
+    model = tiny_model(name)
+    x = np.repeat(binary_images[:1], 4000, 0)
+    z = model.sample_latent(x, seed=5)
+    np.testing.assert_array_equal(z, model.sample_latent(x, seed=5))
+    mean = model.encode(binary_images[:1])[0]
+    se = z.std(0) / np.sqrt(len(z))
+    assert np.all(np.abs(z.mean(0) - mean) < 5 * se + 1e-4), (z.mean(0), mean)
+    assert z.std(0).max() > 0  # samples, not the mean

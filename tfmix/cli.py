@@ -49,6 +49,16 @@ def _positive_int(text):
     return v
 
 
+def _positive_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return v
+
+
 def _model_kwargs(args):
     kwargs = {}
     for key in ("num_clusters", "latent_dim", "hidden_units", "classification_weight"):
@@ -77,12 +87,13 @@ def cmd_train(args):
         binarize=args.binarize, limit=args.limit, model_kwargs=_model_kwargs(args),
         strategy=args.strategy, validation=args.validation, patience=args.patience,
         jit_compile=args.jit_compile, clip_norm=args.clip_norm, dtype_policy=args.dtype_policy,
+        warmup_epochs=args.warmup_epochs,
     )
     try:
         training.build_model(config)  # validates the model arguments early
     except TypeError as e:
         raise CLIError(f"bad model argument: {e}")
-    training.train(config, args.out, verbose=1 if sys.stdout.isatty() else 2)
+    training.train(config, args.out, verbose=1 if sys.stdout.isatty() else 2, time_limit=args.time_limit)
     print(f"trained {args.model} on {args.dataset}: run directory {args.out}")
 
 
@@ -259,6 +270,10 @@ def build_parser():
                    help="split monitored each epoch (default: validation if the dataset has one, else test)")
     t.add_argument("--patience", type=int, default=None,
                    help="early stopping: epochs without a better validation -ELBO before stopping")
+    t.add_argument("--warmup-epochs", type=int, default=0,
+                   help="KL warm-up: the KL terms' weight rises linearly to 1 over N epochs (CaGeM)")
+    t.add_argument("--time-limit", type=_positive_float, default=None, metavar="MINUTES",
+                   help="stop after the epoch that ends past this many minutes (rerun to go on)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="all metrics of a run on the test split")

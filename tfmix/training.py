@@ -34,7 +34,7 @@ RESUMABLE_KEYS = ("epochs", "jit_compile")
 #: Settings added after the first runs, with the value older run.json files
 #: imply, so that those runs still resume.
 LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False, "clip_norm": None,
-              "dtype_policy": "float32"}
+              "dtype_policy": "float32", "warmup_epochs": 0}
 DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 
 
@@ -58,6 +58,40 @@ class ClusterEvaluation(keras.callbacks.Callback):
             logs[f"test_{key}"] = report[key]
         if self.model.labelled:
             logs["test_error"] = float(np.mean(probs.argmax(-1) != self.y_test))
+
+
+class KLWarmUp(keras.callbacks.Callback):
+    """Raises the model's `kl_scale` linearly from 1/N to 1 over the first N
+    epochs (Sønderby et al.'s warm-up); it depends only on the epoch, so a
+    resumed run continues the same schedule."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = int(epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_scale.assign(min(1.0, (epoch + 1) / self.epochs))
+
+    def on_train_end(self, logs=None):
+        self.model.kl_scale.assign(1.0)  # evaluation and export use the ELBO
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops `fit` at the end of the first epoch that ends more than
+    `minutes` after training started (a wall-time budget per invocation)."""
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = 60.0 * float(minutes)
+        self.stopped_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.time() - self.start > self.seconds:
+            self.stopped_epoch = epoch + 1
+            self.model.stop_training = True
 
 
 class TrainingDiverged(RuntimeError):
@@ -190,7 +224,7 @@ def check_num_labels(num_labels):
 def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
                num_labels=0, binarize=None, limit=None, model_kwargs=None,
                strategy="default", validation=None, patience=None, jit_compile=False,
-               clip_norm=None, dtype_policy="float32"):
+               clip_norm=None, dtype_policy="float32", warmup_epochs=0):
     """The `run.json` of a run (validated).
 
     `validation`: the split monitored every epoch (default: the dataset's
@@ -201,7 +235,9 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     has no CPU collectives for tf.distribute strategies); `clip_norm`: clip
     each gradient to this norm (Adam's `clipnorm`; None: no clipping);
     `dtype_policy`: "mixed_bfloat16" runs the hidden layers in bfloat16 (the
-    heads, densities and KLs stay float32; the weights are float32).
+    heads, densities and KLs stay float32; the weights are float32);
+    `warmup_epochs`: KL warm-up over that many epochs (models with
+    `supports_warmup`, e.g. CaGeM; 0: none).
     """
     get_model_class(model)
     tdata.check_dataset(dataset)
@@ -224,6 +260,10 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         raise ValueError(f"`dtype_policy` must be one of {DTYPE_POLICIES}, got {dtype_policy!r}")
     if clip_norm is not None and not float(clip_norm) > 0:
         raise ValueError(f"`clip_norm` must be > 0, got {clip_norm}")
+    if int(warmup_epochs) < 0:
+        raise ValueError(f"`warmup_epochs` must be >= 0, got {warmup_epochs}")
+    if int(warmup_epochs) and not getattr(get_model_class(model), "supports_warmup", False):
+        raise ValueError(f"model {model!r} has no KL warm-up (`warmup_epochs` must be 0)")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     if jit_compile and strategy not in (None, "default"):
@@ -248,6 +288,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         "jit_compile": bool(jit_compile),
         "clip_norm": None if clip_norm is None else float(clip_norm),
         "dtype_policy": dtype_policy,
+        "warmup_epochs": int(warmup_epochs),
     }
 
 
@@ -259,6 +300,12 @@ def build_model(config):
     if config["num_labels"]:
         kwargs["labelled"] = True
     model = cls(**kwargs)
+    classes = tdata.DATASETS[config["dataset"]][2]
+    if config["num_labels"] and model.num_clusters != classes:
+        raise ValueError(
+            f"training with labels needs one cluster per class: {config['dataset']} has "
+            f"{classes} classes, the model has num_clusters={model.num_clusters}"
+        )
     model.compile(
         optimizer=keras.optimizers.Adam(config["learning_rate"], clipnorm=config.get("clip_norm")),
         jit_compile=bool(config.get("jit_compile", False)),
@@ -286,8 +333,12 @@ def split_arrays(config, split="test"):
     return np.concatenate([x.numpy() for x in ds]), None
 
 
-def train(config, run_dir, verbose=1):
+def train(config, run_dir, verbose=1, time_limit=None):
     """Trains (or resumes) the run `config` in `run_dir`; returns the model.
+
+    `time_limit`: minutes of training for this invocation; the epoch that
+    ends past it is the last (with early stopping the best epoch's weights
+    are kept, as when it stops early; rerun the command to go on).
 
     With `strategy="multiworker"` every worker runs this same call (the same
     command on every host, TF_CONFIG naming the task); the chief writes
@@ -356,13 +407,21 @@ def train(config, run_dir, verbose=1):
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
 
+    if time_limit is not None and not float(time_limit) > 0:
+        raise ValueError(f"`time_limit` must be > 0 minutes, got {time_limit}")
     callbacks = [StopOnNaN(run_dir)]
+    if config.get("warmup_epochs"):
+        callbacks.append(KLWarmUp(config["warmup_epochs"]))
+    timer = None if time_limit is None else TimeLimit(time_limit)
+    if timer is not None:
+        callbacks.append(timer)
     if y_test is not None and model.num_clusters > 1:
         callbacks.append(ClusterEvaluation(x_test, y_test))
     stopper = None
     if config.get("patience") is not None:
         stopper = keras.callbacks.EarlyStopping(
-            monitor="val_neg_elbo", mode="min", patience=config["patience"],
+            # labelled validation data log the -ELBO of (x, y) under labelled_
+            monitor="val_labelled_neg_elbo" if y_val is not None and config["num_labels"] else "val_neg_elbo", mode="min", patience=config["patience"],
             restore_best_weights=True,
         )
         callbacks.append(stopper)
@@ -378,14 +437,21 @@ def train(config, run_dir, verbose=1):
         train_ds, epochs=config["epochs"], validation_data=val_ds,
         callbacks=callbacks, verbose=verbose,
     )
+    timed_out = timer is not None and timer.stopped_epoch is not None
+    progress_file = os.path.join(run_dir, PROGRESS_FILE)
     if stopper is not None and stopper.best_weights is not None:
         # keep the best epoch's weights as the run's model (note: the early-
-        # stopping state starts afresh when a killed run is resumed)
+        # stopping state starts afresh when a run is resumed)
+        if timed_out and not stopper.stopped_epoch:
+            model.set_weights(stopper.best_weights)
         atomic_save_model(model, os.path.join(run_dir, MODEL_FILE))
-        progress_file = os.path.join(run_dir, PROGRESS_FILE)
         progress = read_json(progress_file, default={})
         progress.update(best_epoch=int(stopper.best_epoch) + 1,
                         stopped_early=bool(stopper.stopped_epoch))
+        atomic_write_json(progress_file, progress)
+    if timed_out:
+        progress = read_json(progress_file, default={})
+        progress.update(stopped_by_time_limit=True, time_limit_min=float(time_limit))
         atomic_write_json(progress_file, progress)
     return model
 

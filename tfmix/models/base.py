@@ -157,6 +157,11 @@ class MixtureVAE(keras.Model):
         stateless [2] int32 seed. Returns [N, D_x]."""
         raise NotImplementedError
 
+    def posterior_sample_batch(self, x, seed):
+        """One sample of the latent that `encode_mean` summarises, z ~ q(z|x),
+        [B, latent]; `seed` is a stateless [2] int32 seed. Optional."""
+        raise NotImplementedError(f"{type(self).__name__} has no posterior sampling")
+
     def log_importance_weights(self, x, num_samples, seed):
         """[B, S] log-weights, each exp(.) an unbiased estimate of p(x);
         `seed` is a stateless [2] int32 seed."""
@@ -258,7 +263,7 @@ class MixtureVAE(keras.Model):
         if x_l is not None:
             y = tf.cast(tf.reshape(y_l, [-1]), tf.int32)
             terms = self.labelled_terms(self._flatten(x_l), y, training=training)
-            loss += tf.reduce_mean(terms["neg_elbo"])
+            loss += tf.reduce_mean(terms.pop("loss", terms["neg_elbo"]))
             loss += self.classification_weight * tf.reduce_mean(
                 terms["classification"]
             )
@@ -385,6 +390,23 @@ class MixtureVAE(keras.Model):
     def encode(self, x, batch_size=1000):
         """The latent representation used for kNN and plots, [N, latent]."""
         return self._batched(self._encode_fn, self.check_images(x), batch_size)
+
+    def sample_latent(self, x, seed=0, batch_size=1000):
+        """One sample per image from the latent posterior (the latent of
+        `encode`), [N, latent]; the same `seed` gives the same samples."""
+        x = self.check_images(x)
+        self._ensure_built()
+        base = tf.constant([_check_seed(seed), 0], tf.int32)
+        outs = [
+            np.asarray(self._sample_latent_fn(
+                tf.constant(x[i : i + batch_size]), tf.random.experimental.stateless_fold_in(base, i)))
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(outs, axis=0)
+
+    @tf.function(reduce_retracing=True)
+    def _sample_latent_fn(self, x, seed):
+        return self.posterior_sample_batch(x, seed)
 
     def reconstruct(self, x, batch_size=1000):
         """Reconstructions (Bernoulli means), shaped like `input_shape`."""

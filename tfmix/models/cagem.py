@@ -14,6 +14,13 @@ Labelled points use their y: -ELBO(x, y) plus `classification_weight` x
 -log q(y|z1, x) (the classification term; with one z1 sample it bounds
 -log q(y|x) from above).
 
+KL warm-up (the paper trains with a warm-up of the KL terms): the minimised
+loss is reconstruction + beta x (the KL terms), beta = `kl_scale` (a
+non-trainable variable, 1 by default; `tfmix.training.KLWarmUp` raises it
+linearly from 0 to 1, `tfmix train cagem --warmup-epochs N`); the logged
+`neg_elbo` is always the ELBO. For labelled points the scaled terms are the
+KLs on z1 and z2; -log p(y|z2) and the classification term are not scaled.
+
 Two classifiers: q(y|x) = E_q(z1|x)[q(y|z1, x)] (`cluster_probs`,
 `classify`) and p(y|x) ~ E_q(z2|x)[p(y|z2)] (`generative_classifier`), both
 Monte Carlo averages with a fixed seed.
@@ -45,6 +52,7 @@ class CaGeM(MixtureVAE):
     unlabelled_term_names = ("neg_elbo", "reconstruction", "kl_z1", "kl_z2", "kl_y")
     labelled_term_names = ("neg_elbo", "reconstruction", "kl_z1", "kl_z2", "log_p_y", "classification")
     supports_labels = True
+    supports_warmup = True
 
     def __init__(self, top_latent_dim=32, **kwargs):
         if int(top_latent_dim) < 1:
@@ -55,6 +63,7 @@ class CaGeM(MixtureVAE):
     def build_networks(self):
         K, D1, D2, H = self.num_clusters, self.latent_dim, self.top_latent_dim, self.hidden_units[-1]
         xd = self.data_dim
+        self.kl_scale = self.add_weight(shape=(), initializer="ones", trainable=False, name="kl_scale")
         self.qz1_net, self.qz1_head = MLP(self.hidden_units, name="qz1_net"), GaussianHead(D1, name="qz1_head")
         self.qy_net, self.qy_logits = MLP(self.hidden_units, name="qy_net"), head(K, name="qy_logits")
         self.qz2_net = ConditionalMLP(self.hidden_units, K, name="qz2_net")
@@ -113,8 +122,9 @@ class CaGeM(MixtureVAE):
         kl_z1 = qz1.log_prob(z1) + w(nlp_z1)
         kl_y = w(log_q + nlp_y)
         rec, kl_z2 = w(rec), w(kl_z2)
-        return {"neg_elbo": rec + kl_z1 + kl_z2 + kl_y, "reconstruction": rec,
-                "kl_z1": kl_z1, "kl_z2": kl_z2, "kl_y": kl_y}
+        beta = tf.cast(self.kl_scale, tf.float32)
+        return {"neg_elbo": rec + kl_z1 + kl_z2 + kl_y, "loss": rec + beta * (kl_z1 + kl_z2 + kl_y),
+                "reconstruction": rec, "kl_z1": kl_z1, "kl_z2": kl_z2, "kl_y": kl_y}
 
     def labelled_terms(self, x, y, training=False):
         seed = self._noise_seed()
@@ -128,8 +138,10 @@ class CaGeM(MixtureVAE):
         kl_z2 = D.tfd.kl_divergence(qz2, D.standard_normal(self.top_latent_dim, tf.float32))
         nlp_y = -D.categorical(self.p_y_logits(z2)).log_prob(y)
         clf = -D.categorical(self.q_y_logits(x, z1)).log_prob(y)
-        return {"neg_elbo": rec + kl_z1 + kl_z2 + nlp_y, "reconstruction": rec, "kl_z1": kl_z1,
-                "kl_z2": kl_z2, "log_p_y": nlp_y, "classification": clf}
+        beta = tf.cast(self.kl_scale, tf.float32)
+        return {"neg_elbo": rec + kl_z1 + kl_z2 + nlp_y, "loss": rec + beta * (kl_z1 + kl_z2) + nlp_y,
+                "reconstruction": rec, "kl_z1": kl_z1, "kl_z2": kl_z2, "log_p_y": nlp_y,
+                "classification": clf}
 
     # -- classifiers and the public-API hooks ---------------------------------------
     def _z1_samples(self, x, n=CLASSIFIER_SAMPLES):

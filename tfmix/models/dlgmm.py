@@ -129,6 +129,13 @@ class DLGMM(MixtureVAE):
         qv, qz = self.posteriors(x)
         return tf.einsum("bk,bkd->bd", self.mean_weights(qv), qz.mean())
 
+    def posterior_sample_batch(self, x, seed):
+        """z ~ q(z|x): pi from the Kumaraswamy sticks, then the mixture."""
+        qv, qz = self.posteriors(x)
+        pi = SB.stick_breaking(SB.clip_fractions(qv.sample(seed=seed)))
+        mixture = D.tfd.MixtureSameFamily(D.categorical(tf.math.log(pi)), qz)
+        return mixture.sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
+
     def reconstruct_mean(self, x):
         qv, qz = self.posteriors(x)
         return tf.einsum("bk,bkd->bd", self.mean_weights(qv), tf.sigmoid(self.decoder(qz.mean())))

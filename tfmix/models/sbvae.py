@@ -75,6 +75,10 @@ class SBVAE(MixtureVAE):
     def encode_mean(self, x):
         return self._mean_weights(x)
 
+    def posterior_sample_batch(self, x, seed):
+        """pi = SB(v), v ~ q(v|x) (the latent the decoder reads)."""
+        return SB.stick_breaking(SB.clip_fractions(self.q_v(x).sample(seed=seed)))
+
     def reconstruct_mean(self, x):
         return tf.sigmoid(self.decoder(self._mean_weights(x)))
 

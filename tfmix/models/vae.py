@@ -56,6 +56,9 @@ class GaussVAE(MixtureVAE):
     def encode_mean(self, x):
         return self.q_z(x).mean()
 
+    def posterior_sample_batch(self, x, seed):
+        return self.q_z(x).sample(seed=seed)
+
     def reconstruct_mean(self, x):
         return tf.sigmoid(self.decoder(self.q_z(x).mean()))
 
