@@ -127,7 +127,7 @@ def _pipeline(ds, *, binarize, seed, shuffle, batch_size, flatten, repeat,
 
 def load(name, split, *, batch_size=100, binarize="dynamic", labels=False,
          shuffle=None, seed=0, flatten=False, repeat=False, data_dir=None,
-         limit=None):
+         limit=None, fresh_each_epoch=None):
     """A batched `tf.data.Dataset` of images in [0, 1] (or binarised).
 
     Args:
@@ -137,6 +137,9 @@ def load(name, split, *, batch_size=100, binarize="dynamic", labels=False,
             splits, a fixed one on others) or "none".
         labels: yield `(x, y)` batches; otherwise batches of images only.
         shuffle: defaults to True for training splits.
+        fresh_each_epoch: a new dynamic binarisation at every pass (default
+            True for training splits); False: one fixed binarisation from
+            `seed` (per-element stateless seeds).
         limit: keep only the first `limit` examples.
     """
     check_dataset(name, split)
@@ -155,7 +158,8 @@ def load(name, split, *, batch_size=100, binarize="dynamic", labels=False,
         ds = ds.map(lambda e: (_scale(e, name),))
     ds = _pipeline(
         ds, binarize=binarize, seed=seed, shuffle=shuffle, batch_size=batch_size,
-        flatten=flatten, repeat=repeat, fresh_each_epoch=training,
+        flatten=flatten, repeat=repeat,
+        fresh_each_epoch=training if fresh_each_epoch is None else bool(fresh_each_epoch),
     )
     if not labels:
         ds = ds.map(lambda x: x)  # 1-tuples -> plain image batches
@@ -215,3 +219,57 @@ def semi_supervised(name, num_labels, *, batch_size=100, labelled_batch_size=Non
         lambda u, l: {"x": u[0], "x_labelled": l[0], "y_labelled": l[1]}
     )
     return ds, idx
+
+
+def match_labels(binary, grey, grey_labels, chunk=1000):
+    """Labels for binarised images from the grey-level images they were
+    sampled from.
+
+    Each binary image b gets the label of the grey image g (pixel
+    probabilities, clipped to [1e-3, 1 - 1e-3]) under which it is most
+    likely: argmax_g sum_i b_i log g_i + (1 - b_i) log(1 - g_i). Returns
+    (labels [N], index of the matched grey image [N], log-likelihood margin
+    between the best and the second-best grey image [N]).
+    """
+    b = tf.reshape(tf.constant(binary, tf.float32), [len(binary), -1])
+    g = tf.clip_by_value(tf.reshape(tf.constant(grey, tf.float32), [len(grey), -1]), 1e-3, 1 - 1e-3)
+    if b.shape[1] != g.shape[1]:
+        raise ValueError(f"binary images have {b.shape[1]} pixels, grey ones {g.shape[1]}")
+    log_odds = tf.transpose(tf.math.log(g) - tf.math.log1p(-g))  # [P, M]
+    offset = tf.reduce_sum(tf.math.log1p(-g), -1)  # [M]
+    index, margin = [], []
+    for i in range(0, len(binary), chunk):
+        ll = tf.matmul(b[i : i + chunk], log_odds) + offset  # [chunk, M]
+        top = tf.math.top_k(ll, k=2)
+        index.append(top.indices[:, 0].numpy())
+        margin.append((top.values[:, 0] - top.values[:, 1]).numpy())
+    index, margin = np.concatenate(index), np.concatenate(margin)
+    return np.asarray(grey_labels)[index], index, margin
+
+
+#: the grey-level MNIST split each binarized_mnist split was sampled from
+BINARIZED_SOURCE = {"train": "train", "validation": "train", "test": "test"}
+
+
+def binarized_mnist_labels(split, data_dir=None, cache_dir=None):
+    """Digit labels of a binarized_mnist split (tfds has none), by
+    `match_labels` against grey-level MNIST; cached as
+    `<cache_dir>/binarized_mnist_<split>_labels.npz` (default
+    `$TFMIX_CACHE`, else `~/.cache/tfmix`). Returns (labels, margin)."""
+    check_dataset("binarized_mnist", split)
+    if split not in BINARIZED_SOURCE:
+        raise ValueError(f"`split` must be one of {sorted(BINARIZED_SOURCE)}, got {split!r}")
+    cache_dir = cache_dir or os.environ.get("TFMIX_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "tfmix")
+    path = os.path.join(cache_dir, f"binarized_mnist_{split}_labels.npz")
+    if os.path.exists(path):
+        with np.load(path) as f:
+            return f["labels"], f["margin"]
+    binary, _ = load_numpy("binarized_mnist", split, data_dir)
+    grey, grey_labels = load_numpy("mnist", BINARIZED_SOURCE[split], data_dir)
+    labels, index, margin = match_labels(binary, grey, grey_labels)
+    from tfmix.utils import atomic_path
+
+    os.makedirs(cache_dir, exist_ok=True)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, labels=labels, index=index, margin=margin)
+    return labels, margin

@@ -50,11 +50,14 @@ def project_2d(z, method="pca", seed=0):
 
 
 def latent_scatter(z2, panels, out, title=None):
-    """Side-by-side scatter plots of z2 [N, 2], one per (name, colours)."""
+    """Side-by-side scatter plots of z2 [N, 2], one per (name, colours); a
+    panel (name, colours, own_z2) plots its own points instead."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6))
     axes = np.atleast_1d(axes)
-    for ax, (name, colours) in zip(axes, panels):
-        sc = ax.scatter(z2[:, 0], z2[:, 1], c=colours, cmap="tab10" if colours.max() < 10 else "tab20", s=4, alpha=0.7)
+    for ax, panel in zip(axes, panels):
+        name, colours = panel[:2]
+        pts = np.asarray(panel[2]) if len(panel) > 2 else z2
+        sc = ax.scatter(pts[:, 0], pts[:, 1], c=colours, cmap="tab10" if colours.max() < 10 else "tab20", s=4, alpha=0.7)
         ax.set_title(name, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])

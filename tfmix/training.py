@@ -321,11 +321,12 @@ def validation_split(config):
 
 
 def split_arrays(config, split="test"):
-    """Images of `split` (binarised once, with a fixed seed) and labels."""
+    """Images of `split` in file order (binarised with a fixed seed) and labels."""
     split = split if config["limit"] is None else f"{split}[:{config['limit']}]"
     ds = tdata.load(
         config["dataset"], split, batch_size=1000, binarize=config["binarize"],
-        labels=tdata.DATASETS[config["dataset"]][1], seed=config["seed"],
+        labels=tdata.DATASETS[config["dataset"]][1], seed=config["seed"], shuffle=False,
+        fresh_each_epoch=False,
     )
     if tdata.DATASETS[config["dataset"]][1]:
         xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
@@ -475,8 +476,23 @@ def load_run(run_dir):
     return config, model
 
 
+def _labels_of(config, split, y):
+    """The split's labels; for binarized_mnist (tfds has none) matched from
+    grey-level MNIST (`tfmix.data.binarized_mnist_labels`)."""
+    if y is not None or config["dataset"] != "binarized_mnist":
+        return y
+    labels, _ = tdata.binarized_mnist_labels(split)
+    return labels if config["limit"] is None else labels[: config["limit"]]
+
+
 def evaluate_run(run_dir, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
-    """Every metric of a run on its dataset's test split, as a dict."""
+    """Every metric of a run on its dataset's test split, as a dict.
+
+    kNN errors (`knn_error_k*`: on `encode`, the posterior means;
+    `knn_sample_error_k*`: on one posterior sample per image, for models
+    with `sample_latent`) use the training split as reference; on
+    binarized_mnist the labels are matched from grey-level MNIST.
+    """
     import tensorflow as tf
 
     config, model = load_run(run_dir)
@@ -489,26 +505,24 @@ def evaluate_run(run_dir, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
     ).batch(1000)
     for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items():
         results[f"test_{k}"] = float(v)
+    y_test = _labels_of(config, "test", y_test)
     if y_test is not None:
         probs = model.cluster_probs(x_test)
         if model.num_clusters > 1:  # one component: nothing to cluster
             results.update(tmetrics.clustering_report(y_test, probs))
         if model.labelled:
             results["test_error"] = float(np.mean(probs.argmax(-1) != y_test))
-        tcfg = dict(config, limit=config["limit"])
-        split = "train" if config["limit"] is None else f"train[:{config['limit']}]"
-        ds = tdata.load(
-            tcfg["dataset"], split, batch_size=1000, binarize=tcfg["binarize"],
-            labels=True, shuffle=False, seed=tcfg["seed"],
-        )
-        xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
-        z_train, y_train = model.encode(np.concatenate(xs)), np.concatenate(ys)
-        z_test = model.encode(x_test)
-        for k in knn_ks:
-            if k <= len(y_train):
-                results[f"knn_error_k{k}"] = tmetrics.knn_error(
-                    z_train, y_train, z_test, y_test, k
-                )
+        x_train, y_train = split_arrays(config, "train")
+        y_train = _labels_of(config, "train", y_train)
+        latents = {"knn_error": (model.encode(x_train), model.encode(x_test))}
+        try:
+            latents["knn_sample_error"] = (model.sample_latent(x_train, seed=1), model.sample_latent(x_test, seed=2))
+        except NotImplementedError:
+            pass
+        for name, (z_train, z_test) in latents.items():
+            for k in knn_ks:
+                if k <= len(y_train):
+                    results[f"{name}_k{k}"] = tmetrics.knn_error(z_train, y_train, z_test, y_test, k)
     if ll_samples:
         x_ll = x_test if ll_limit is None else x_test[: int(ll_limit)]
         ll = model.log_likelihood(x_ll, num_samples=int(ll_samples))
