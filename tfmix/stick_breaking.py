@@ -46,10 +46,13 @@ def kumaraswamy_beta_kl(a, b, alpha, beta, num_terms=KL_SERIES_TERMS):
     a, b, alpha, beta = [tf.convert_to_tensor(t, tf.float32) for t in (a, b, alpha, beta)]
     m = tf.range(1, num_terms + 1, dtype=tf.float32)
     a_, b_ = a[..., None], b[..., None]
-    series = tf.reduce_sum(tf.exp(log_beta_fn(m / a_, b_)) / (m + a_ * b_), -1)
-    # Tail m > M: B(m/a, b) ~ Gamma(b) (a/m)^b, so the rest is close to
-    # Gamma(b) a^b sum_{m>M} m^-(1+b) ~ Gamma(b) a^b (M + 1/2)^-b / b.
-    series += tf.exp(tf.math.lgamma(b) + b * tf.math.log(a) - b * tf.math.log(num_terms + 0.5)) / b
+    log_terms = log_beta_fn(m / a_, b_) - tf.math.log(m + a_ * b_)
+    series = tf.reduce_sum(tf.exp(log_terms), -1)
+    # Tail m > M: the terms fall like m^-(1+b) (B(m/a, b) ~ Gamma(b) (a/m)^b),
+    # so the rest is close to term_M (M + 1/2) / b. Taken from the last
+    # term in log space: finite for every (a, b) (the closed form
+    # Gamma(b) a^b M^-b / b overflows when a and b are both large).
+    series += tf.exp(log_terms[..., -1] + tf.math.log((num_terms + 0.5) / b))
     return (
         (a - alpha) / a * (-EULER_GAMMA - tf.math.digamma(b) - 1.0 / b)
         + tf.math.log(a * b)
