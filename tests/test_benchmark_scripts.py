@@ -32,3 +32,32 @@ def test_every_model_has_a_reference_size(bench):
     import tfmix
 
     assert set(bench.REFERENCE) == set(tfmix.MODELS)
+
+
+def _script(name):
+    path = os.path.join(os.path.dirname(_PATH), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.mnist_data
+def test_evaluate_cagem_table_and_figures(tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    from tfmix.cli import main as cli
+
+    run = str(tmp_path / "run")
+    assert cli(["train", "cagem", "--epochs", "1", "--limit", "200", "--hidden-units", "16", "--latent-dim", "4",
+                "--param", "top_latent_dim=2", "--labels", "20", "--batch-size", "50", "--out", run]) == 0
+    out, figs = str(tmp_path / "r.json"), str(tmp_path / "figs")
+    monkeypatch.setattr(sys, "argv", ["evaluate_cagem.py", f"c20={run}", "--ll-samples", "2", "--ll-limit", "20",
+                                      "--json", out, "--fig-dir", figs])
+    _script("evaluate_cagem").main()
+    m = json.load(open(out))["runs"]["c20"]
+    assert 0 <= m["test_error_q_y_x"] <= 1 and 0 <= m["test_error_p_y_x"] <= 1
+    assert m["test_log_likelihood"] < 0 and m["ll_samples"] == 2 and m["num_labels"] == 20
+    assert sorted(os.listdir(figs)) == ["c20_random.png", "c20_reconstructions.png", "c20_samples.png", "c20_z2.png"]
+    assert "(-81.47)" in capsys.readouterr().out  # the paper's CaGeM-20 beside ours

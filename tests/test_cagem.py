@@ -110,3 +110,18 @@ def test_kl_warmup_scales_only_the_kl_terms(binary_images):
     warm.on_epoch_begin(1)
     warm.on_train_end()  # evaluation and export see the ELBO
     assert float(model.kl_scale) == 1.0
+
+
+def test_ancestral_samples_mesh_decoding_and_z2_means(binary_images):
+    model = tiny_model("cagem")
+    images, ys = model.ancestral_sample(40, seed=3)
+    again, ys2 = model.ancestral_sample(40, seed=3)
+    assert images.shape == (40, 784) and np.all((images >= 0) & (images <= 1))
+    np.testing.assert_array_equal(images, again)
+    np.testing.assert_array_equal(ys, ys2)
+    assert ys.min() >= 0 and ys.max() < model.num_clusters
+    z2 = model.z2_mean(binary_images[:5])
+    assert z2.shape == (5, model.top_latent_dim)
+    assert model.decode_z2(z2).shape == (5, 784)
+    with pytest.raises(ValueError, match="`n`"):
+        model.ancestral_sample(0)

@@ -97,3 +97,17 @@ def test_fixed_binarisation_does_not_depend_on_the_global_seed():
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c)
     assert set(np.unique(a)) == {0.0, 1.0} and not np.array_equal(a, d)
+
+
+@pytest.mark.mnist_data
+def test_match_labels_recovers_the_grey_images_binaries_were_sampled_from():
+    grey, labels = data.load_numpy("mnist", "test", limit=2000)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(2000)[:500]
+    binary = (rng.random((500,) + grey.shape[1:]) < grey[order]).astype(np.float32)
+    got, index, margin = data.match_labels(binary, grey, labels, chunk=128)
+    assert np.mean(index == order) > 0.99
+    np.testing.assert_array_equal(got, labels[index])
+    assert np.all(margin >= 0)
+    with pytest.raises(ValueError, match="pixels"):
+        data.match_labels(binary[:, :14], grey, labels)

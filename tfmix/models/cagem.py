@@ -183,6 +183,31 @@ class CaGeM(MixtureVAE):
         z1 = self.p_z1(z2, y1).sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
         return tf.sigmoid(self.decoder(z1, y1))
 
+    def ancestral_sample(self, n, seed=0):
+        """Random samples of the generative model, [n, D_x] Bernoulli means,
+        and their y: z2 ~ p(z2), y ~ p(y|z2), z1 ~ p(z1|y, z2), x ~ p(x|y, z1)."""
+        if int(n) < 1:
+            raise ValueError(f"`n` must be >= 1, got {n}")
+        seed = tf.constant([int(seed), 0], tf.int32)
+        z2 = tf.random.stateless_normal([int(n), self.top_latent_dim], seed=seed)
+        y = D.categorical(self.p_y_logits(z2)).sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
+        y1 = tf.one_hot(y, self.num_clusters, dtype=tf.float32)
+        z1 = self.p_z1(z2, y1).sample(seed=tf.random.experimental.stateless_fold_in(seed, 2))
+        return tf.sigmoid(self.decoder(z1, y1)).numpy(), y.numpy()
+
+    def z2_mean(self, x):
+        """E_q[z2|x] = sum_y q(y|z1,x) E[z2|x,y,z1] at z1 = E[z1|x], [B, D2]."""
+        x = tf.constant(self.check_images(x))
+        z1 = self.q_z1(x).mean()
+        q = tf.nn.softmax(self.q_y_logits(x, z1))
+        return tf.einsum("bk,bkd->bd", q, self.q_z2(x, z1).mean()).numpy()
+
+    def decode_z2(self, z2):
+        """The mean image of each z2 [N, D2]: y = argmax p(y|z2), z1 = E[z1|y, z2]."""
+        z2 = tf.constant(z2, tf.float32)
+        y1 = tf.one_hot(tf.argmax(self.p_y_logits(z2), -1), self.num_clusters, dtype=tf.float32)
+        return tf.sigmoid(self.decoder(self.p_z1(z2, y1).mean(), y1)).numpy()
+
     def log_importance_weights(self, x, num_samples, seed):
         """z1 ~ q(z1|x), z2_y ~ q(z2|x,y,z1) for every y:
         w = log sum_y p(x,y,z1,z2_y) / q(z2_y|x,y,z1) - log q(z1|x)."""
