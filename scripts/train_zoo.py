@@ -16,6 +16,8 @@ def main():
     p.add_argument("--epochs", type=int, help="default: the recipe's")
     p.add_argument("--seed", type=int, help="default: the recipe's")
     p.add_argument("--threads", type=int, default=0, help="TF threads (0: all cores)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                   help="stop after the epoch that ends past this many minutes (rerun to go on)")
     args = p.parse_args()
 
     from tfmix import presets
@@ -33,9 +35,11 @@ def main():
         recipe["model"], recipe["dataset"], epochs=args.epochs or recipe["epochs"],
         batch_size=recipe["batch_size"], seed=seed, learning_rate=recipe["learning_rate"],
         model_kwargs=recipe["model_kwargs"], num_labels=recipe.get("num_labels", 0),
+        patience=recipe.get("patience"), clip_norm=recipe.get("clip_norm"),
+        warmup_epochs=recipe.get("warmup_epochs", 0),
     )
     run_dir = os.path.join(args.runs_dir, f"{args.preset}_seed{seed}")
-    training.train(config, run_dir, verbose=2)
+    training.train(config, run_dir, verbose=2, time_limit=args.time_limit)
     print(f"trained {args.preset}: {run_dir}")
 
 

@@ -112,6 +112,72 @@ PRESETS = {
         "learning_rate": 1e-3,
         "seed": 0,
     },
+    "dlgmm_mnist": {
+        "model": "dlgmm",
+        "class": "DLGMM",
+        "dataset": "binarized_mnist",
+        "description": "DLGMM (Nalisnick, Hertel & Smyth 2016), 500d-3x25s: K = 3 Gaussian components, "
+                       "Kumaraswamy stick-breaking weights, Dirichlet(1) prior, fixed binarised MNIST",
+        "model_kwargs": {"num_clusters": 3, "latent_dim": 25, "hidden_units": [500]},
+        "epochs": 2000,
+        "patience": 30,
+        "batch_size": 100,
+        "learning_rate": 3e-4,
+        "seed": 0,
+    },
+    "dldpmm_mnist": {
+        "model": "dldpmm",
+        "class": "DLDPMM",
+        "dataset": "binarized_mnist",
+        "description": "DLDPMM (Nalisnick, Hertel & Smyth 2016), 500d-17tx25s: Dirichlet process truncated at "
+                       "T = 17 Gaussian components, Kumaraswamy sticks, fixed binarised MNIST",
+        "model_kwargs": {"num_clusters": 17, "latent_dim": 25, "hidden_units": [500]},
+        "epochs": 2000,
+        "patience": 30,
+        "batch_size": 100,
+        "learning_rate": 3e-4,
+        "seed": 0,
+    },
+    "sbvae_mnist": {
+        "model": "sbvae",
+        "class": "SBVAE",
+        "dataset": "binarized_mnist",
+        "description": "SB-VAE (Nalisnick & Smyth 2017), 500d-25t: 25 stick-breaking weights with Kumaraswamy "
+                       "posteriors, GEM(5) prior, fixed binarised MNIST",
+        "model_kwargs": {"num_clusters": 25, "hidden_units": [500]},
+        "epochs": 2000,
+        "patience": 30,
+        "batch_size": 100,
+        "learning_rate": 3e-4,
+        "seed": 0,
+    },
+    "cagem0_mnist": {
+        "model": "cagem",
+        "class": "CaGeM",
+        "dataset": "mnist",
+        "description": "CaGeM-0 (Maaloe, Fraccaro & Winther 2017), unsupervised, K = 10, 500-500 MLPs, "
+                       "z1 = 64, z2 = 32, KL warm-up, dynamically binarised MNIST",
+        "model_kwargs": {"num_clusters": 10, "latent_dim": 64, "top_latent_dim": 32, "hidden_units": [500, 500]},
+        "warmup_epochs": 10,
+        "epochs": 1000,
+        "batch_size": 100,
+        "learning_rate": 3e-4,
+        "seed": 0,
+    },
+    "cagem100_mnist": {
+        "model": "cagem",
+        "class": "CaGeM",
+        "dataset": "mnist",
+        "description": "CaGeM with 100 labels (Maaloe, Fraccaro & Winther 2017), K = 10, 500-500 MLPs, "
+                       "z1 = 64, z2 = 32, KL warm-up, dynamically binarised MNIST",
+        "model_kwargs": {"num_clusters": 10, "latent_dim": 64, "top_latent_dim": 32, "hidden_units": [500, 500]},
+        "num_labels": 100,
+        "warmup_epochs": 10,
+        "epochs": 1000,
+        "batch_size": 100,
+        "learning_rate": 3e-4,
+        "seed": 0,
+    },
 }
 
 
