@@ -3,6 +3,7 @@
     python scripts/publish_zoo.py gmvae_mnist --run ~/tfmix-runs/zoo/gmvae_mnist_seed0 \
         [--ll-samples 1000] [--export-ll-samples 100] [--notes "..."] [--train-command "..."]
     python scripts/publish_zoo.py gmvae_mnist --reexport   # new signatures, same weights
+    python scripts/publish_zoo.py gmvae_mnist --reevaluate [--ll-samples N]   # measure the card again
 
 Writes zoo/<preset>/ (model.keras, saved_model/, card.json, README.md,
 samples.png) and prints the card's metrics.
@@ -20,7 +21,9 @@ def main():
     p.add_argument("--run", help="run directory of tfmix train / train_zoo.py")
     p.add_argument("--reexport", action="store_true",
                    help="only re-export the published preset's SavedModel from its model.keras")
-    p.add_argument("--ll-samples", type=int, default=1000)
+    p.add_argument("--reevaluate", action="store_true",
+                   help="only measure the published preset again (same weights and card settings) and rewrite its card")
+    p.add_argument("--ll-samples", type=int, default=None, help="default 1000 (--reevaluate: the card's)")
     p.add_argument("--ll-limit", type=int, default=None, help="test images for the log-likelihood (default all)")
     p.add_argument("--export-ll-samples", type=int, default=100)
     p.add_argument("--notes", default="")
@@ -32,8 +35,15 @@ def main():
         card = publish.reexport(args.preset)
         print(f"re-exported {args.preset}: saved_model of {card['saved_model_exported']}")
         return
+    if args.reevaluate:
+        command = "python scripts/publish_zoo.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        card = publish.reevaluate(args.preset, ll_samples=args.ll_samples, ll_limit=args.ll_limit, command=command)
+        print(json.dumps({"preset": card["preset"], "metrics": card["metrics"]}, indent=2))
+        return
     if not args.run:
-        p.error("--run is required (unless --reexport)")
+        p.error("--run is required (unless --reexport or --reevaluate)")
+    if args.ll_samples is None:
+        args.ll_samples = 1000
 
     command = "python scripts/publish_zoo.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     card = publish.publish(

@@ -57,6 +57,12 @@ def test_publish_a_tiny_run_into_a_temporary_zoo(tmp_path, monkeypatch):
     assert [p for p in os.listdir(tmp_path / "zoo") if p.startswith(".")] == []  # no temporaries left
     model = tfmix.load("gmvae_mnist")
     assert model.optimizer is not None and model.hidden_units == (16,)
+    # measured again with the same weights and card settings: the same numbers
+    again = publish.reevaluate("gmvae_mnist")
+    assert again["metrics"]["ll_samples"] == 2
+    for key in ("acc_hungarian", "test_neg_elbo", "knn_error_k5", "test_log_likelihood"):
+        assert again["metrics"][key] == pytest.approx(card["metrics"][key], rel=1e-5), key
+    assert json.load(open(entry / "card.json"))["metrics_command"].endswith("--reevaluate")
     # a preset's recipe must match the run
     with pytest.raises(ValueError, match="wants 'vae'"):
         publish.publish("vae_mnist", run, ll_samples=2)

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from tfmix import export, plots, presets, training
-from tfmix.utils import atomic_directory, atomic_write_json, read_json
+from tfmix.utils import atomic_directory, atomic_path, atomic_write_json, read_json
 
 METRIC_DOC = {
     "acc_hungarian": "test cluster accuracy, Hungarian (one-to-one) matching",
@@ -24,6 +24,9 @@ METRIC_DOC = {
     "knn_error_k3": "test kNN error on encode() (train-set latents), k = 3",
     "knn_error_k5": "same, k = 5",
     "knn_error_k10": "same, k = 10",
+    "knn_sample_error_k3": "test kNN error on one posterior sample per image (sample_latent()), k = 3",
+    "knn_sample_error_k5": "same, k = 5",
+    "knn_sample_error_k10": "same, k = 10",
     "test_neg_elbo": "test negative ELBO (nats)",
     "test_log_likelihood": "test importance-weighted log-likelihood (nats)",
     "test_error": "test classification error of q(y|x)",
@@ -154,6 +157,7 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
                 "optimizer": "Adam",
             },
             "seed": config["seed"],
+            "limit": config["limit"],
             "epochs": progress["epochs_done"],
             "wall_time_s": progress["wall_time_s"],
             "machine": machine_description(),
@@ -192,4 +196,27 @@ def reexport(preset):
         _check_export(model, tmp, x_test)
     card["saved_model_exported"] = datetime.date.today().isoformat()
     atomic_write_json(os.path.join(entry, "card.json"), card)
+    return card
+
+
+def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
+    """Measures a published preset again with the current evaluation code
+    (same weights, same settings as its card: importance samples and test
+    images unless given) and rewrites its card and README atomically."""
+    card = presets.card(preset)
+    model = presets.load(preset, compile=True)
+    old = card["metrics"]
+    config = {"model": card["model"], "dataset": card["dataset"], "binarize": card["hyperparameters"]["binarize"],
+              "seed": card["seed"], "limit": card.get("limit")}
+    ll_samples = old.get("ll_samples", 0) if ll_samples is None else ll_samples
+    ll_limit = old.get("ll_examples") if ll_limit is None else ll_limit
+    metrics = training.evaluate_model(config, model, epochs=card["epochs"], ll_samples=ll_samples, ll_limit=ll_limit)
+    card["metrics"] = metrics
+    card["date"] = datetime.date.today().isoformat()
+    card["metrics_command"] = command or f"python scripts/publish_zoo.py {preset} --reevaluate"
+    entry = presets.preset_dir(preset)
+    atomic_write_json(os.path.join(entry, "card.json"), card)
+    with atomic_path(os.path.join(entry, "README.md")) as tmp:
+        with open(tmp, "w") as f:
+            f.write(render_card(card))
     return card

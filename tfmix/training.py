@@ -493,13 +493,18 @@ def evaluate_run(run_dir, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
     with `sample_latent`) use the training split as reference; on
     binarized_mnist the labels are matched from grey-level MNIST.
     """
+    config, model = load_run(run_dir)
+    progress = read_json(os.path.join(run_dir, PROGRESS_FILE), default={})
+    return evaluate_model(config, model, epochs=progress.get("epochs_done"), ll_samples=ll_samples,
+                          ll_limit=ll_limit, knn_ks=knn_ks)
+
+
+def evaluate_model(config, model, epochs=None, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
+    """`evaluate_run` for a model and its run config (e.g. a zoo preset's)."""
     import tensorflow as tf
 
-    config, model = load_run(run_dir)
     x_test, y_test = split_arrays(config)
-    results = {"model": config["model"], "dataset": config["dataset"]}
-    progress = read_json(os.path.join(run_dir, PROGRESS_FILE), default={})
-    results["epochs"] = progress.get("epochs_done")
+    results = {"model": config["model"], "dataset": config["dataset"], "epochs": epochs}
     test_ds = tf.data.Dataset.from_tensor_slices(
         (x_test, y_test) if y_test is not None else x_test
     ).batch(1000)
