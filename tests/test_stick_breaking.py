@@ -173,3 +173,20 @@ def test_kl_is_finite_with_a_and_b_both_large():
     grads = tape.gradient(kl, [a, b])
     assert abs(float(kl) - 16.39) < 0.2
     assert all(np.isfinite(float(g)) for g in grads)
+
+
+def test_fraction_samples_have_finite_gradients_and_the_kumaraswamy_moments():
+    # TFP's sampler gave v = 0 with infinite derivatives (u = float32 tiny,
+    # or (1 - u)^(1/b) rounded to 1): NaN gradients through the clip
+    for a0 in (1e-3, 0.43, 1.0, 17.0, 1000.0):
+        for b0 in (1e-3, 1.5, 134.8, 1000.0):
+            a, b = tf.Variable(a0), tf.Variable(b0)
+            with tf.GradientTape() as tape:
+                v = SB.sample_fractions(tfd.Kumaraswamy(a, b), tf.constant([1, 2]), [5000])
+                total = tf.reduce_sum(v)
+            assert all(np.isfinite(g.numpy()) for g in tape.gradient(total, [a, b])), (a0, b0)
+            assert np.float32(SB.EPS) <= float(tf.reduce_min(v)) and float(tf.reduce_max(v)) <= np.float32(1 - SB.EPS)
+    q = tfd.Kumaraswamy([2.0, 0.5], [3.0, 4.0])
+    v = SB.sample_fractions(q, tf.constant([3, 4]), [100000]).numpy()
+    np.testing.assert_allclose(v.mean(0), q.mean().numpy(), atol=4e-3)
+    np.testing.assert_allclose(v.var(0), q.variance().numpy(), rtol=0.03)

@@ -74,6 +74,23 @@ def clip_fractions(v):
     return tf.clip_by_value(v, EPS, 1.0 - EPS)
 
 
+def sample_fractions(q, seed, sample_shape=()):
+    """Reparameterised samples of a `tfd.Kumaraswamy` q, clipped to [EPS, 1 - EPS].
+
+    v = F^-1(u) = exp(log1mexp(log1p(-u) / b) / a), computed in log space
+    with u ~ U[EPS, 1 - EPS]. TFP's own sampler draws u down to
+    float32's `tiny` and its quantile rounds (1 - u)^(1/b) to 1 for large b:
+    both give v = 0 with an infinite derivative, and the clip's zero
+    gradient times it is NaN (the SB-VAE and DLDPMM runs diverged that way,
+    once every few epochs).
+    """
+    a, b = q.concentration1, q.concentration0
+    shape = tf.concat([tf.convert_to_tensor(sample_shape, tf.int32), tf.shape(a + b)], 0)
+    u = tf.random.stateless_uniform(shape, seed=seed, minval=EPS, maxval=1.0 - EPS, dtype=a.dtype)
+    log_v = tfp.math.log1mexp(tf.math.log1p(-u) / b) / a
+    return clip_fractions(tf.exp(log_v))
+
+
 def stick_breaking(v):
     """Weights pi [..., K] from fractions v [..., K-1] (they sum to one)."""
     log_rest = tf.math.log1p(-v)

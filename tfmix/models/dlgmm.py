@@ -103,7 +103,7 @@ class DLGMM(MixtureVAE):
         qv, qz = self.posteriors(x)
         seed = self._noise_seed()
         pi_bar = self.mean_weights(qv)  # [B, K]
-        pi = SB.stick_breaking(SB.clip_fractions(qv.sample(seed=seed)))
+        pi = SB.stick_breaking(SB.sample_fractions(qv, seed))
         z = qz.sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))  # [B, K, D]
         rec = -D.bernoulli_likelihood(self.decoder(z)).log_prob(x[:, None, :])  # [B, K]
         cross_ent = qz.cross_entropy(self.prior_components())  # -E_{q_k}[log p_k(z)], [B, K]
@@ -132,7 +132,7 @@ class DLGMM(MixtureVAE):
     def posterior_sample_batch(self, x, seed):
         """z ~ q(z|x): pi from the Kumaraswamy sticks, then the mixture."""
         qv, qz = self.posteriors(x)
-        pi = SB.stick_breaking(SB.clip_fractions(qv.sample(seed=seed)))
+        pi = SB.stick_breaking(SB.sample_fractions(qv, seed))
         mixture = D.tfd.MixtureSameFamily(D.categorical(tf.math.log(pi)), qz)
         return mixture.sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
 
@@ -152,7 +152,7 @@ class DLGMM(MixtureVAE):
         w = log p(x|z) + log sum_k pi_k p_k(z) + log p(v) - log q(v|x)
             - log sum_k pi_k q_k(z|x)."""
         qv, qz = self.posteriors(x)
-        v = SB.clip_fractions(qv.sample(num_samples, seed=seed))  # [S, B, K-1]
+        v = SB.sample_fractions(qv, seed, [num_samples])  # [S, B, K-1]
         pi = SB.stick_breaking(v)
         shape = tf.concat([tf.shape(pi), [self.latent_dim]], 0)  # [S, B, K, D]
 

@@ -61,7 +61,7 @@ class SBVAE(MixtureVAE):
 
     def unlabelled_terms(self, x, training=False):
         qv = self.q_v(x)
-        pi = SB.stick_breaking(SB.clip_fractions(qv.sample(seed=self._noise_seed())))
+        pi = SB.stick_breaking(SB.sample_fractions(qv, self._noise_seed()))
         rec = -D.bernoulli_likelihood(self.decoder(pi)).log_prob(x)
         kl_v = tf.reduce_sum(D.tfd.kl_divergence(qv, self.prior_fractions()), -1)
         return {"neg_elbo": rec + kl_v, "reconstruction": rec, "kl_v": kl_v}
@@ -77,7 +77,7 @@ class SBVAE(MixtureVAE):
 
     def posterior_sample_batch(self, x, seed):
         """pi = SB(v), v ~ q(v|x) (the latent the decoder reads)."""
-        return SB.stick_breaking(SB.clip_fractions(self.q_v(x).sample(seed=seed)))
+        return SB.stick_breaking(SB.sample_fractions(self.q_v(x), seed))
 
     def reconstruct_mean(self, x):
         return tf.sigmoid(self.decoder(self._mean_weights(x)))
@@ -96,7 +96,7 @@ class SBVAE(MixtureVAE):
 
     def log_importance_weights(self, x, num_samples, seed):
         qv = self.q_v(x)
-        v = SB.clip_fractions(qv.sample(num_samples, seed=seed))  # [S, B, T-1]
+        v = SB.sample_fractions(qv, seed, [num_samples])  # [S, B, T-1]
         log_px = D.bernoulli_likelihood(self.decoder(SB.stick_breaking(v))).log_prob(x)
         log_w = log_px + tf.reduce_sum(self.prior_fractions().log_prob(v) - qv.log_prob(v), -1)
         return tf.transpose(log_w)
