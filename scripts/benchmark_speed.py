@@ -1,7 +1,7 @@
 """Training throughput and serving latency on this machine (issue 8).
 
     python scripts/benchmark_speed.py train [--models gmvae,vae,...] [--configs fp32,xla,bf16,spe10] \
-        [--examples 6000] [--json train.json]
+        [--examples 6000] [--repeats 1] [--json train.json]
     python scripts/benchmark_speed.py serve [--presets gmvae_mnist,...] [--calls 300] [--json serve.json]
     python scripts/benchmark_speed.py peak [--json peak.json]
     python scripts/benchmark_speed.py report --peak peak.json --train train.json --serve serve.json
@@ -95,7 +95,7 @@ def reference(name):
     return REFERENCE[name]
 
 
-def train_throughput(name, config, examples, seed=0):
+def train_throughput(name, config, examples, seed=0, repeats=1):
     import keras
     import numpy as np
     import tensorflow as tf
@@ -111,9 +111,12 @@ def train_throughput(name, config, examples, seed=0):
         x = (np.random.default_rng(seed).random((examples, 28, 28, 1)) < 0.3).astype("float32")
         ds = tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).cache()
         model.fit(ds, epochs=1, verbose=0)  # warm-up: tracing, compilation, caching
-        start = time.perf_counter()
-        hist = model.fit(ds, epochs=1, verbose=0).history
-        seconds = time.perf_counter() - start
+        times = []
+        for _ in range(int(repeats)):  # the median of `repeats` timed epochs
+            start = time.perf_counter()
+            hist = model.fit(ds, epochs=1, verbose=0).history
+            times.append(time.perf_counter() - start)
+        seconds = float(np.median(times))
         forward = tf.function(tf.autograph.experimental.do_not_convert(lambda xb: model._objective(xb, training=False)[0]))
         flops = graph_flops(forward.get_concrete_function(tf.TensorSpec([batch, 28, 28, 1], tf.float32)))
     finally:
@@ -123,6 +126,7 @@ def train_throughput(name, config, examples, seed=0):
         "model": name, "config": config, "batch_size": batch, "examples_per_s": n / seconds,
         "s_per_mnist_epoch": 60000 / (n / seconds), "train_flops_per_example": 3 * flops / batch,
         "loss": float(hist["loss"][-1]), "finite": bool(np.isfinite(hist["loss"][-1])),
+        "epoch_seconds": [round(t, 3) for t in times],
     }
 
 
@@ -138,7 +142,7 @@ def cmd_train(args):
     for name in models:
         for config in configs:
             try:
-                res = train_throughput(name, config, args.examples)
+                res = train_throughput(name, config, args.examples, repeats=args.repeats)
             except Exception as e:  # a configuration a model does not support is reported, not hidden
                 res = {"model": name, "config": config, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
             print(json.dumps(res), flush=True)
@@ -256,6 +260,7 @@ def main():
     t.add_argument("--models", default="")
     t.add_argument("--configs", default=",".join(CONFIGS))
     t.add_argument("--examples", type=int, default=6000)
+    t.add_argument("--repeats", type=int, default=1, help="timed epochs per row (the median is reported)")
     s = sub.add_parser("serve")
     s.add_argument("--presets", default="")
     s.add_argument("--calls", type=int, default=300)
