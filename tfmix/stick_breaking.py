@@ -78,7 +78,7 @@ def sample_fractions(q, seed, sample_shape=()):
     """Reparameterised samples of a `tfd.Kumaraswamy` q, clipped to [EPS, 1 - EPS].
 
     v = F^-1(u) = exp(log1mexp(log1p(-u) / b) / a), computed in log space
-    with u ~ U[EPS, 1 - EPS]. TFP's own sampler draws u down to
+    with u ~ U[EPS, 1 - EPS] (and `log1mexp` below). TFP's own sampler draws u down to
     float32's `tiny` and its quantile rounds (1 - u)^(1/b) to 1 for large b:
     both give v = 0 with an infinite derivative, and the clip's zero
     gradient times it is NaN (the SB-VAE and DLDPMM runs diverged that way,
@@ -87,8 +87,22 @@ def sample_fractions(q, seed, sample_shape=()):
     a, b = q.concentration1, q.concentration0
     shape = tf.concat([tf.convert_to_tensor(sample_shape, tf.int32), tf.shape(a + b)], 0)
     u = tf.random.stateless_uniform(shape, seed=seed, minval=EPS, maxval=1.0 - EPS, dtype=a.dtype)
-    log_v = tfp.math.log1mexp(tf.math.log1p(-u) / b) / a
+    log_v = log1mexp(tf.math.log1p(-u) / b) / a
     return clip_fractions(tf.exp(log_v))
+
+
+def log1mexp(x):
+    """log(1 - exp(x)) for x < 0, with finite gradients everywhere.
+
+    The two branches are each fed only the inputs they are accurate for
+    ("double where"): `tfp.math.log1mexp` also evaluates log1p(-exp(x)) at
+    x close to 0, where it is -inf, and the gradient through its `tf.where`
+    becomes NaN (0 x inf).
+    """
+    small = x < -np.log(2.0)
+    x_small = tf.where(small, x, -1.0)
+    x_near0 = tf.where(small, -1.0, x)
+    return tf.where(small, tf.math.log1p(-tf.exp(x_small)), tf.math.log(-tf.math.expm1(x_near0)))
 
 
 def stick_breaking(v):
