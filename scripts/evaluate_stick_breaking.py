@@ -141,8 +141,9 @@ def main():
         pknn = " / ".join(f"{v}" for v in paper["knn"]) if paper["knn"] else "not reported"
         means = " / ".join(f"{100 * m[f'knn_error_k{k}']:.2f}" for k in KS)
         why = "early stopping" if m["stopped_early"] else ("time budget" if m["stopped_by_time_limit"] else "running")
+        ll = f"{m['test_log_likelihood']:.2f}" if "test_log_likelihood" in m else "not measured"
         print(f"| {name} | {m['epochs']} ({m['best_epoch']}) | {m['wall_time_s'] / 60:.0f} min | {why} | "
-              f"{knn} ({pknn}) | {means} | {m['test_neg_elbo']:.2f} | {m['test_log_likelihood']:.2f} ({paper['ll']}) |")
+              f"{knn} ({pknn}) | {means} | {m['test_neg_elbo']:.2f} | {ll} ({paper['ll']}) |")
 
 
 if __name__ == "__main__":
