@@ -21,9 +21,10 @@ decoded mesh of z2 over [-3, 3]^2, as the paper's Figure 2).
 Prints a Markdown table beside the paper's figures.
 """
 
-import argparse
 import json
 import os
+
+from tfmix.utils import evaluation_parser
 
 #: the paper's test log-likelihoods (nats): CaGeM-0 by K, CaGeM-L by labels
 PAPER_LL = {("unsupervised", 5): -81.86, ("unsupervised", 10): -81.60, ("unsupervised", 20): -81.92,
@@ -76,19 +77,7 @@ def figures(name, model, x_test, y_test, fig_dir):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="+", help="NAME=RUN_DIR")
-    p.add_argument("--ll-samples", type=int, default=1000)
-    p.add_argument("--ll-limit", type=int, default=None)
-    p.add_argument("--json", default=None)
-    p.add_argument("--fig-dir", default=None)
-    args = p.parse_args()
-    runs = {}
-    for item in args.runs:
-        name, _, run = item.partition("=")
-        if not name or not run:
-            p.error(f"expected NAME=RUN_DIR, got {item!r}")
-        runs[name] = run
+    args, runs, p = evaluation_parser(__doc__.split("\n")[0], None)
 
     import numpy as np
 

@@ -22,9 +22,10 @@ mean of every posterior component q_k(z|x), with the weights E[pi_k|x]).
 Prints a Markdown table beside the papers' figures.
 """
 
-import argparse
 import json
 import os
+
+from tfmix.utils import evaluation_parser
 
 #: the papers' figures: kNN error % (k = 3, 5, 10) and test log-likelihood (nats)
 PAPER = {
@@ -76,19 +77,7 @@ def components_figure(model, x, out, name):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="+", help="NAME=RUN_DIR, NAME one of " + ", ".join(PAPER))
-    p.add_argument("--ll-samples", type=int, default=1000)
-    p.add_argument("--ll-limit", type=int, default=None)
-    p.add_argument("--json", default=None)
-    p.add_argument("--fig-dir", default=None)
-    args = p.parse_args()
-    runs = {}
-    for item in args.runs:
-        name, _, run = item.partition("=")
-        if name not in PAPER or not run:
-            p.error(f"expected NAME=RUN_DIR with NAME in {sorted(PAPER)}, got {item!r}")
-        runs[name] = run
+    args, runs, p = evaluation_parser(__doc__.split("\n")[0], sorted(PAPER))
 
     import numpy as np
 

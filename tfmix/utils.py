@@ -77,3 +77,26 @@ def read_json(path, default=...):
             return json.load(f)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path!r} is not valid JSON: {e}") from None
+
+
+def evaluation_parser(description, names=None):
+    """The command line of the `scripts/evaluate_*.py` scripts: NAME=RUN_DIR
+    pairs (NAME among `names` if given), --ll-samples, --ll-limit, --json,
+    --fig-dir. Returns (args, {name: run_dir}, the parser)."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=description)
+    known = f", NAME one of {', '.join(names)}" if names else ""
+    p.add_argument("runs", nargs="+", help="NAME=RUN_DIR" + known)
+    p.add_argument("--ll-samples", type=int, default=1000)
+    p.add_argument("--ll-limit", type=int, default=None)
+    p.add_argument("--json", default=None)
+    p.add_argument("--fig-dir", default=None)
+    args = p.parse_args()
+    runs = {}
+    for item in args.runs:
+        name, _, run = item.partition("=")
+        if not name or not run or (names and name not in names):
+            p.error(f"expected NAME=RUN_DIR{known}, got {item!r}")
+        runs[name] = run
+    return args, runs, p
