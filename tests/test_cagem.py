@@ -105,6 +105,8 @@ def test_kl_warmup_scales_only_the_kl_terms(binary_images):
     t = model.labelled_terms(x, y)
     np.testing.assert_allclose(
         t["loss"], t["reconstruction"] + 0.25 * (t["kl_z1"] + t["kl_z2"]) + t["log_p_y"], rtol=1e-5)
+    warm.on_epoch_end(0)
+    assert float(model.kl_scale) == 1.0  # before the epoch's checkpoint
     warm.on_epoch_begin(9)
     assert float(model.kl_scale) == 1.0
     warm.on_epoch_begin(1)

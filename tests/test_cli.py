@@ -249,3 +249,7 @@ def test_kl_warmup_through_the_cli(tmp_path):
     # epoch 1 minimises reconstruction + 0.25 KL: the loss is below the -ELBO
     assert first["loss"] < first["neg_elbo"]
     assert json.load(open(os.path.join(out, "run.json")))["warmup_epochs"] == 4
+    import keras
+
+    saved = keras.saving.load_model(os.path.join(out, "model.keras"))
+    assert float(saved.kl_scale) == 1.0  # checkpoints hold the ELBO's weight

@@ -72,6 +72,11 @@ class KLWarmUp(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.model.kl_scale.assign(min(1.0, (epoch + 1) / self.epochs))
 
+    def on_epoch_end(self, epoch, logs=None):
+        # before the checkpoints are written: a saved model always holds
+        # kl_scale = 1 (fine-tuning a loaded one optimises the ELBO)
+        self.model.kl_scale.assign(1.0)
+
     def on_train_end(self, logs=None):
         self.model.kl_scale.assign(1.0)  # evaluation and export use the ELBO
 
