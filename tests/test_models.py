@@ -133,8 +133,14 @@ class DeterministicVAE(tfmix.GaussVAE):
         loc, _ = self.qz_head(self.encoder(x))
         return D.diag_gaussian(loc, 1e-6 * tf.ones_like(loc))
 
-x = (np.random.default_rng(0).random((16, 28, 28, 1)) < 0.3).astype("float32")
-init = DeterministicVAE(hidden_units=(8,), latent_dim=2, seed=0).get_weights()
+keras.utils.set_random_seed(0)
+rng = np.random.default_rng(0)
+x = (rng.random((16, 28, 28, 1)) < 0.3).astype("float32")
+# Keras initialises biases at 0, so an example whose encoder units are all
+# inactive lands on z = 0, where every decoder ReLU sits at its kink and the
+# 1e-6 noise decides the gradient. Random biases move every unit off its kink.
+init = [w + 0.1 * rng.standard_normal(w.shape).astype("float32")
+        for w in DeterministicVAE(hidden_units=(8,), latent_dim=2, seed=0).get_weights()]
 
 def one_sgd_step(strategy):
     with strategy.scope():
