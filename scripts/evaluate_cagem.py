@@ -89,7 +89,9 @@ def main():
         config, model = training.load_run(run)
         if config["model"] != "cagem":
             p.error(f"{run} is a {config['model']} run, not cagem")
-        m = training.evaluate_run(run, ll_samples=args.ll_samples, ll_limit=args.ll_limit)
+        progress = read_json(os.path.join(run, training.PROGRESS_FILE))
+        m = training.evaluate_model(config, model, epochs=progress.get("epochs_done"), ll_samples=args.ll_samples,
+                                    ll_limit=args.ll_limit)
         x_test, y_test = training.split_arrays(config)
         # the -ELBO of x alone (labelled runs' evaluate_run scores (x, y) pairs)
         import tensorflow as tf
@@ -104,7 +106,6 @@ def main():
             else:
                 report = metrics.clustering_report(y_test, probs)
                 m[f"acc_hungarian_{key}"], m[f"nmi_{key}"] = report["acc_hungarian"], report["nmi"]
-        progress = read_json(os.path.join(run, training.PROGRESS_FILE))
         m.update(run=run, seed=config["seed"], num_labels=config["num_labels"], wall_time_s=progress.get("wall_time_s"),
                  model_kwargs=config["model_kwargs"], warmup_epochs=config.get("warmup_epochs", 0),
                  stopped_by_time_limit=progress.get("stopped_by_time_limit", False))

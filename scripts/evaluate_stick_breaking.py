@@ -86,10 +86,12 @@ def main():
 
     results = {"labels": label_check(), "ll_samples": args.ll_samples, "runs": {}}
     print(json.dumps(results["labels"]))
+    models = {}
     for name, run in runs.items():
-        m = training.evaluate_run(run, ll_samples=args.ll_samples, ll_limit=args.ll_limit, knn_ks=KS)
+        config, models[name] = training.load_run(run)
         progress = read_json(os.path.join(run, training.PROGRESS_FILE))
-        config = read_json(os.path.join(run, training.RUN_FILE))
+        m = training.evaluate_model(config, models[name], epochs=progress.get("epochs_done"),
+                                    ll_samples=args.ll_samples, ll_limit=args.ll_limit, knn_ks=KS)
         m.update(run=run, best_epoch=progress.get("best_epoch"), wall_time_s=progress.get("wall_time_s"),
                  stopped_early=progress.get("stopped_early", False),
                  stopped_by_time_limit=progress.get("stopped_by_time_limit", False),
@@ -106,19 +108,17 @@ def main():
         idx = np.random.default_rng(0).choice(len(x_test), 2000, replace=False)
         panels = []
         for name in ("vae", "dlgmm"):
-            if name in runs:
-                model = training.load_run(runs[name])[1]
-                z = model.sample_latent(x_test[idx], seed=0)
+            if name in models:
+                z = models[name].sample_latent(x_test[idx], seed=0)
                 panels.append((f"{name}: t-SNE of posterior samples", y_test[idx], plots.project_2d(z, "tsne")))
         if panels:
             out = os.path.join(args.fig_dir, "nalisnick_embedding.png")
             plots.latent_scatter(None, panels, out, title="binarised MNIST test, coloured by digit")
             print("wrote", out)
         for name in ("dlgmm", "dldpmm"):
-            if name in runs:
-                model = training.load_run(runs[name])[1]
+            if name in models:
                 out = os.path.join(args.fig_dir, f"{name}_components.png")
-                components_figure(model, x_test[:12], out, name)
+                components_figure(models[name], x_test[:12], out, name)
                 print("wrote", out)
 
     print(f"\n| model | epochs (best) | wall time | stopped | kNN error % k=3 / 5 / 10, posterior samples "

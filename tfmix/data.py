@@ -14,6 +14,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfmix.utils import atomic_path
+
 #: dataset name -> (splits, has labels, number of classes)
 DATASETS = {
     "mnist": (("train", "test"), True, 10),
@@ -267,8 +269,6 @@ def binarized_mnist_labels(split, data_dir=None, cache_dir=None):
     binary, _ = load_numpy("binarized_mnist", split, data_dir)
     grey, grey_labels = load_numpy("mnist", BINARIZED_SOURCE[split], data_dir)
     labels, index, margin = match_labels(binary, grey, grey_labels)
-    from tfmix.utils import atomic_path
-
     os.makedirs(cache_dir, exist_ok=True)
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, labels=labels, index=index, margin=margin)

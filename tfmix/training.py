@@ -244,7 +244,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     `warmup_epochs`: KL warm-up over that many epochs (models with
     `supports_warmup`, e.g. CaGeM; 0: none).
     """
-    get_model_class(model)
+    model_class = get_model_class(model)
     tdata.check_dataset(dataset)
     has_labels = tdata.DATASETS[dataset][1]
     if binarize is None:
@@ -267,7 +267,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         raise ValueError(f"`clip_norm` must be > 0, got {clip_norm}")
     if int(warmup_epochs) < 0:
         raise ValueError(f"`warmup_epochs` must be >= 0, got {warmup_epochs}")
-    if int(warmup_epochs) and not getattr(get_model_class(model), "supports_warmup", False):
+    if int(warmup_epochs) and not getattr(model_class, "supports_warmup", False):
         raise ValueError(f"model {model!r} has no KL warm-up (`warmup_epochs` must be 0)")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
@@ -352,6 +352,8 @@ def train(config, run_dir, verbose=1, time_limit=None):
     """
     import tensorflow as tf
 
+    if time_limit is not None and not float(time_limit) > 0:
+        raise ValueError(f"`time_limit` must be > 0 minutes, got {time_limit}")
     run_dir = worker_dir(run_dir, config["strategy"])
     os.makedirs(run_dir, exist_ok=True)
     run_file = os.path.join(run_dir, RUN_FILE)
@@ -413,8 +415,6 @@ def train(config, run_dir, verbose=1, time_limit=None):
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
 
-    if time_limit is not None and not float(time_limit) > 0:
-        raise ValueError(f"`time_limit` must be > 0 minutes, got {time_limit}")
     callbacks = [StopOnNaN(run_dir)]
     if config.get("warmup_epochs"):
         callbacks.append(KLWarmUp(config["warmup_epochs"]))
@@ -425,10 +425,11 @@ def train(config, run_dir, verbose=1, time_limit=None):
         callbacks.append(ClusterEvaluation(x_test, y_test))
     stopper = None
     if config.get("patience") is not None:
+        # a labelled model logs the -ELBO of labelled (x, y) validation data as labelled_neg_elbo
+        labelled_val = model.labelled and y_val is not None
         stopper = keras.callbacks.EarlyStopping(
-            # labelled validation data log the -ELBO of (x, y) under labelled_
-            monitor="val_labelled_neg_elbo" if y_val is not None and config["num_labels"] else "val_neg_elbo", mode="min", patience=config["patience"],
-            restore_best_weights=True,
+            monitor="val_labelled_neg_elbo" if labelled_val else "val_neg_elbo", mode="min",
+            patience=config["patience"], restore_best_weights=True,
         )
         callbacks.append(stopper)
     callbacks += [
@@ -444,21 +445,19 @@ def train(config, run_dir, verbose=1, time_limit=None):
         callbacks=callbacks, verbose=verbose,
     )
     timed_out = timer is not None and timer.stopped_epoch is not None
-    progress_file = os.path.join(run_dir, PROGRESS_FILE)
+    update = {}
     if stopper is not None and stopper.best_weights is not None:
         # keep the best epoch's weights as the run's model (note: the early-
         # stopping state starts afresh when a run is resumed)
         if timed_out and not stopper.stopped_epoch:
             model.set_weights(stopper.best_weights)
         atomic_save_model(model, os.path.join(run_dir, MODEL_FILE))
-        progress = read_json(progress_file, default={})
-        progress.update(best_epoch=int(stopper.best_epoch) + 1,
-                        stopped_early=bool(stopper.stopped_epoch))
-        atomic_write_json(progress_file, progress)
+        update.update(best_epoch=int(stopper.best_epoch) + 1, stopped_early=bool(stopper.stopped_epoch))
     if timed_out:
-        progress = read_json(progress_file, default={})
-        progress.update(stopped_by_time_limit=True, time_limit_min=float(time_limit))
-        atomic_write_json(progress_file, progress)
+        update.update(stopped_by_time_limit=True, time_limit_min=float(time_limit))
+    if update:
+        progress_file = os.path.join(run_dir, PROGRESS_FILE)
+        atomic_write_json(progress_file, {**read_json(progress_file, default={}), **update})
     return model
 
 
