@@ -132,6 +132,8 @@ def test_early_stopping_on_the_validation_split(tmp_path):
     assert main(argv) == 0  # lr 0.5 on 200 images: the validation -ELBO stops improving (epoch 8 here)
     progress = json.load(open(os.path.join(out, "progress.json")))
     assert progress["stopped_early"] is True and progress["best_epoch"] >= 1
+    state = json.load(open(os.path.join(out, "early_stopping.json")))  # what a resume would restore
+    assert state["best_epoch"] + 1 == progress["best_epoch"] and os.path.exists(os.path.join(out, "best.weights.h5"))
     rows = open(os.path.join(out, "log.csv")).read().strip().splitlines()
     assert "val_neg_elbo" in rows[0] and len(rows) - 1 < 30
     assert json.load(open(os.path.join(out, "run.json")))["validation"] is None  # auto: "validation"

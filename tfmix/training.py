@@ -11,7 +11,9 @@ A run directory holds:
   resumes a killed run from its last finished epoch;
 - `log.csv` (one row per epoch, every ELBO term, test clustering metrics),
   `tensorboard/`, and `progress.json` (epochs done, cumulative wall time;
-  with early stopping also the best epoch, whose weights `model.keras` holds).
+  with early stopping also the best epoch, whose weights `model.keras` holds);
+- with early stopping, `best.weights.h5` and `early_stopping.json`: the best
+  epoch so far, so that a resumed run counts its patience from it.
 """
 
 import json
@@ -24,7 +26,7 @@ import numpy as np
 from tfmix import data as tdata
 from tfmix import metrics as tmetrics
 from tfmix.models import get_model_class
-from tfmix.utils import atomic_write_json, atomic_save_model, read_json
+from tfmix.utils import atomic_path, atomic_save_model, atomic_write_json, read_json
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
@@ -97,6 +99,61 @@ class TimeLimit(keras.callbacks.Callback):
         if time.time() - self.start > self.seconds:
             self.stopped_epoch = epoch + 1
             self.model.stop_training = True
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping whose state survives a resumed run.
+
+    Keras' `EarlyStopping` starts afresh at every `fit`, so a run resumed
+    N times would count its patience from the last resume and could keep
+    the best epoch of the last invocation only. This one writes the best
+    epoch's weights (`best.weights.h5`) and its value and epoch
+    (`early_stopping.json`) at every improvement, atomically, and reloads
+    them at the first epoch of a resumed run: patience counts epochs since
+    the best epoch of the whole run, whose weights it keeps.
+
+    Example:
+    >>> stopper = ResumableEarlyStopping("runs/a", monitor="val_neg_elbo", patience=30)
+    """
+
+    WEIGHTS_FILE = "best.weights.h5"
+    STATE_FILE = "early_stopping.json"
+
+    def __init__(self, run_dir, **kwargs):
+        kwargs.setdefault("restore_best_weights", True)
+        kwargs.setdefault("mode", "min")  # a -ELBO
+        super().__init__(**kwargs)
+        self.run_dir = run_dir
+        self._resumed = False
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._resumed = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._resumed:
+            return
+        self._resumed = True  # the first epoch of this fit: epoch = the resumed epoch
+        state = read_json(os.path.join(self.run_dir, self.STATE_FILE), default=None)
+        weights = os.path.join(self.run_dir, self.WEIGHTS_FILE)
+        if not state or state.get("monitor") != self.monitor or int(state["best_epoch"]) >= epoch:
+            return
+        if not os.path.exists(weights):
+            raise FileNotFoundError(f"{self.STATE_FILE} in {self.run_dir} names a best epoch but {weights} is missing")
+        current = self.model.get_weights()
+        self.model.load_weights(weights)
+        self.best_weights = self.model.get_weights()
+        self.model.set_weights(current)
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        self.wait = epoch - 1 - self.best_epoch  # epochs already run without improvement
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.best_epoch == epoch and self.best is not None:  # improved this epoch
+            with atomic_path(os.path.join(self.run_dir, self.WEIGHTS_FILE), suffix=".weights.h5") as tmp:
+                self.model.save_weights(tmp)
+            atomic_write_json(os.path.join(self.run_dir, self.STATE_FILE),
+                              {"monitor": self.monitor, "best": float(self.best), "best_epoch": int(epoch)})
 
 
 class TrainingDiverged(RuntimeError):
@@ -427,8 +484,8 @@ def train(config, run_dir, verbose=1, time_limit=None):
     if config.get("patience") is not None:
         # a labelled model logs the -ELBO of labelled (x, y) validation data as labelled_neg_elbo
         labelled_val = model.labelled and y_val is not None
-        stopper = keras.callbacks.EarlyStopping(
-            monitor="val_labelled_neg_elbo" if labelled_val else "val_neg_elbo", mode="min",
+        stopper = ResumableEarlyStopping(
+            run_dir, monitor="val_labelled_neg_elbo" if labelled_val else "val_neg_elbo", mode="min",
             patience=config["patience"], restore_best_weights=True,
         )
         callbacks.append(stopper)
@@ -447,8 +504,7 @@ def train(config, run_dir, verbose=1, time_limit=None):
     timed_out = timer is not None and timer.stopped_epoch is not None
     update = {}
     if stopper is not None and stopper.best_weights is not None:
-        # keep the best epoch's weights as the run's model (note: the early-
-        # stopping state starts afresh when a run is resumed)
+        # keep the best epoch's weights (of the whole run) as the run's model
         if timed_out and not stopper.stopped_epoch:
             model.set_weights(stopper.best_weights)
         atomic_save_model(model, os.path.join(run_dir, MODEL_FILE))

@@ -1,0 +1,102 @@
+"""The training callbacks on their own (no data, no CLI)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import tiny_model
+from tfmix.training import ResumableEarlyStopping
+
+
+def _epochs(stopper, values, first=0):
+    """Runs `stopper` through one `fit` whose epochs log `values`."""
+    stopper.on_train_begin()
+    for epoch, v in enumerate(values, start=first):
+        stopper.on_epoch_begin(epoch)
+        stopper.on_epoch_end(epoch, {"val_neg_elbo": v})
+        if stopper.model.stop_training:
+            return epoch
+    return None
+
+
+def _stopper(tmp_path, model, patience=5, monitor="val_neg_elbo"):
+    stopper = ResumableEarlyStopping(str(tmp_path), monitor=monitor, patience=patience)
+    stopper.set_model(model)
+    return stopper
+
+
+def _shift(model, by):
+    model.set_weights([w + by for w in model.get_weights()])
+
+
+def test_early_stopping_state_survives_a_resume(tmp_path):
+    """Best at epoch 1 (value 4), then one worse epoch, then the run is
+    killed. The resumed fit must stop after one more worse epoch (patience
+    2 counts from epoch 1) and hand back epoch 1's weights; Keras' own
+    EarlyStopping would start counting afresh and keep no weights of the
+    first invocation."""
+    model = tiny_model("vae")
+    model.stop_training = False
+    first = _stopper(tmp_path, model, patience=2)
+    first.on_train_begin()
+    first.on_epoch_begin(0)
+    first.on_epoch_end(0, {"val_neg_elbo": 5.0})
+    _shift(model, 0.01)
+    best = model.get_weights()
+    first.on_epoch_begin(1)
+    first.on_epoch_end(1, {"val_neg_elbo": 4.0})
+    _shift(model, 0.01)
+    first.on_epoch_begin(2)
+    first.on_epoch_end(2, {"val_neg_elbo": 6.0})
+    assert not model.stop_training
+    assert os.path.exists(tmp_path / "best.weights.h5")
+
+    # the process dies; a new one resumes at epoch 3 with epoch 2's weights
+    resumed = _stopper(tmp_path, model, patience=2)
+    stopped = _epochs(resumed, [7.0, 8.0], first=3)
+    assert stopped == 3 and resumed.stopped_epoch == 3
+    assert resumed.best == 4.0 and resumed.best_epoch == 1
+    resumed.on_train_end()  # restores the best weights, as Keras does
+    for a, b in zip(model.get_weights(), best):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_improvement_after_a_resume_replaces_the_saved_best(tmp_path):
+    model = tiny_model("vae")
+    model.stop_training = False
+    stopper = _stopper(tmp_path, model)
+    _epochs(stopper, [5.0, 6.0])
+    resumed = _stopper(tmp_path, model)
+    _epochs(resumed, [3.0], first=2)
+    assert resumed.best == 3.0 and resumed.best_epoch == 2 and resumed.wait == 0
+    again = _stopper(tmp_path, model)
+    _epochs(again, [4.0], first=3)
+    assert again.best == 3.0 and again.best_epoch == 2 and again.wait == 1
+
+
+def test_another_monitor_or_a_fresh_run_starts_afresh(tmp_path):
+    model = tiny_model("vae")
+    model.stop_training = False
+    stopper = _stopper(tmp_path, model)
+    _epochs(stopper, [5.0, 6.0])
+    other = _stopper(tmp_path, model, monitor="val_labelled_neg_elbo")
+    other.on_train_begin()
+    other.on_epoch_begin(2)
+    assert other.best is None and other.wait == 0
+    restart = _stopper(tmp_path, model)
+    restart.on_train_begin()
+    restart.on_epoch_begin(0)  # a fit from epoch 0 ignores a saved state
+    assert restart.best is None
+
+
+def test_missing_best_weights_is_a_clear_error(tmp_path):
+    model = tiny_model("vae")
+    model.stop_training = False
+    stopper = _stopper(tmp_path, model)
+    _epochs(stopper, [5.0])
+    os.remove(tmp_path / "best.weights.h5")
+    resumed = _stopper(tmp_path, model)
+    resumed.on_train_begin()
+    with pytest.raises(FileNotFoundError, match="best.weights.h5"):
+        resumed.on_epoch_begin(1)
