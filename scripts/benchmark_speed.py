@@ -1,7 +1,7 @@
 """Training throughput and serving latency on this machine (issue 8).
 
-    python scripts/benchmark_speed.py train [--models gmvae,vae,...] [--configs fp32,xla,bf16,spe10] \
-        [--examples 6000] [--repeats 1] [--json train.json]
+    python scripts/benchmark_speed.py train [--models gmvae,vae,...] [--configs fp32,xla,bf16,spe10,notune] \
+        [--examples 6000] [--repeats 1] [--data synthetic|mnist] [--json train.json]
     python scripts/benchmark_speed.py serve [--presets gmvae_mnist,...] [--calls 300] [--json serve.json]
     python scripts/benchmark_speed.py peak [--json peak.json]
     python scripts/benchmark_speed.py report --peak peak.json --train train.json --serve serve.json
@@ -13,7 +13,11 @@
 recipe, else the sizes below) on cached synthetic binary images, after one
 warm-up epoch; configurations: `fp32` (the default), `xla`
 (`jit_compile=True`), `bf16` (`mixed_bfloat16` policy), `spe10`
-(`steps_per_execution=10`). FLOPs per training example are 3x the forward
+(`steps_per_execution=10`), `notune` (the input pipeline with tf.data
+autotuning off). `--data mnist` reads the real tfds MNIST pipeline
+(`tfmix.data.load`, dynamic binarisation) instead. Each row also gives the
+median time from the epoch's last step to the end of `fit`
+(`end_overhead_s`). FLOPs per training example are 3x the forward
 FLOPs of the objective (TF's graph profiler on the traced -ELBO), a standard
 estimate of forward + backward.
 
@@ -45,7 +49,7 @@ REFERENCE = {  # model -> (constructor kwargs, batch size) when no zoo recipe na
     "infocatvae": ({"num_clusters": 10, "delta": 2, "hidden_units": [400]}, 128),
     "nvae": ({"num_clusters": 10, "class_latent_dim": 6, "shared_latent_dim": 10, "hidden_units": [512, 512]}, 100),
 }
-CONFIGS = ("fp32", "xla", "bf16", "spe10")
+CONFIGS = ("fp32", "xla", "bf16", "spe10", "notune")
 
 
 def machine():
@@ -95,12 +99,30 @@ def reference(name):
     return REFERENCE[name]
 
 
-def train_throughput(name, config, examples, seed=0, repeats=1):
+def train_dataset(data, examples, batch, seed=0):
+    """The timed input: cached synthetic binary images, or the real MNIST
+    training pipeline (`data="mnist"`)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tfmix import data as tdata
+
+    if data == "mnist":
+        return tdata.load("mnist", "train", batch_size=batch, limit=examples, seed=seed)
+    x = (np.random.default_rng(seed).random((examples, 28, 28, 1)) < 0.3).astype("float32")
+    return tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).cache()
+
+
+def train_throughput(name, config, examples, seed=0, repeats=1, data="synthetic"):
     import keras
     import numpy as np
     import tensorflow as tf
 
     from tfmix.models import get_model_class
+
+    class LastStep(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.time = time.perf_counter()
 
     kwargs, batch = reference(name)
     keras.config.set_dtype_policy("mixed_bfloat16" if config == "bf16" else "float32")
@@ -108,31 +130,34 @@ def train_throughput(name, config, examples, seed=0, repeats=1):
         model = get_model_class(name)(seed=seed, **kwargs)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=config == "xla",
                       steps_per_execution=10 if config == "spe10" else 1)
-        x = (np.random.default_rng(seed).random((examples, 28, 28, 1)) < 0.3).astype("float32")
-        ds = tf.data.Dataset.from_tensor_slices(x).batch(batch, drop_remainder=True).cache()
+        ds = train_dataset(data, examples, batch, seed)
+        if config == "notune":
+            options = tf.data.Options()
+            options.autotune.enabled = False
+            ds = ds.with_options(options)
         model.fit(ds, epochs=1, verbose=0)  # warm-up: tracing, compilation, caching
-        times = []
+        times, overheads, last = [], [], LastStep()
         for _ in range(int(repeats)):  # the median of `repeats` timed epochs
             start = time.perf_counter()
-            hist = model.fit(ds, epochs=1, verbose=0).history
+            hist = model.fit(ds, epochs=1, verbose=0, callbacks=[last]).history
             times.append(time.perf_counter() - start)
+            overheads.append(times[-1] - (last.time - start))
         seconds = float(np.median(times))
         forward = tf.function(tf.autograph.experimental.do_not_convert(lambda xb: model._objective(xb, training=False)[0]))
         flops = graph_flops(forward.get_concrete_function(tf.TensorSpec([batch, 28, 28, 1], tf.float32)))
     finally:
         keras.config.set_dtype_policy("float32")
-    n = examples // batch * batch
+    n = examples // batch * batch if data == "synthetic" else examples
     return {
         "model": name, "config": config, "batch_size": batch, "examples_per_s": n / seconds,
         "s_per_mnist_epoch": 60000 / (n / seconds), "train_flops_per_example": 3 * flops / batch,
         "loss": float(hist["loss"][-1]), "finite": bool(np.isfinite(hist["loss"][-1])),
-        "epoch_seconds": [round(t, 3) for t in times],
+        "epoch_seconds": [round(t, 3) for t in times], "end_overhead_s": round(float(np.median(overheads)), 3),
+        "data": data,
     }
 
 
 def cmd_train(args):
-
-
     models = args.models.split(",") if args.models else list(REFERENCE)
     configs = args.configs.split(",")
     for c in configs:
@@ -142,7 +167,7 @@ def cmd_train(args):
     for name in models:
         for config in configs:
             try:
-                res = train_throughput(name, config, args.examples, repeats=args.repeats)
+                res = train_throughput(name, config, args.examples, repeats=args.repeats, data=args.data)
             except Exception as e:  # a configuration a model does not support is reported, not hidden
                 res = {"model": name, "config": config, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
             print(json.dumps(res), flush=True)
@@ -226,16 +251,18 @@ def cmd_report(args):
     if args.train:
         data = json.load(open(args.train))
         lines += [f"Training throughput ({data['date']}, `python scripts/benchmark_speed.py train --json ...`):", "",
-                  "| model | batch | config | examples/s | s per MNIST epoch | train GFLOP/example | GFLOP/s | share of fp32 peak |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| model | batch | config | data | examples/s | s per MNIST epoch | end-of-fit overhead (s) "
+                  "| train GFLOP/example | GFLOP/s | share of fp32 peak |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in data["results"]:
             if "error" in r:
-                lines.append(f"| {r['model']} | | {r['config']} | error: {r['error']} | | | | |")
+                lines.append(f"| {r['model']} | | {r['config']} | | error: {r['error']} | | | | | |")
                 continue
             gflops = r["examples_per_s"] * r["train_flops_per_example"] / 1e9
             lines.append(
-                f"| {r['model']} | {r['batch_size']} | {r['config']} | {r['examples_per_s']:.0f} | "
-                f"{r['s_per_mnist_epoch']:.1f} | {r['train_flops_per_example'] / 1e9:.4f} | {gflops:.0f} | "
+                f"| {r['model']} | {r['batch_size']} | {r['config']} | {r.get('data', 'synthetic')} | "
+                f"{r['examples_per_s']:.0f} | {r['s_per_mnist_epoch']:.1f} | {r.get('end_overhead_s', '')} | "
+                f"{r['train_flops_per_example'] / 1e9:.4f} | {gflops:.0f} | "
                 f"{100 * gflops / peak['fp32_gflops']:.0f}% |")
         lines.append("")
     for serve in args.serve or []:
@@ -261,6 +288,7 @@ def main():
     t.add_argument("--configs", default=",".join(CONFIGS))
     t.add_argument("--examples", type=int, default=6000)
     t.add_argument("--repeats", type=int, default=1, help="timed epochs per row (the median is reported)")
+    t.add_argument("--data", choices=("synthetic", "mnist"), default="synthetic")
     s = sub.add_parser("serve")
     s.add_argument("--presets", default="")
     s.add_argument("--calls", type=int, default=300)
