@@ -111,3 +111,13 @@ def test_match_labels_recovers_the_grey_images_binaries_were_sampled_from():
     assert np.all(margin >= 0)
     with pytest.raises(ValueError, match="pixels"):
         data.match_labels(binary[:, :14], grey, labels)
+
+
+def test_pipelines_run_without_tf_data_autotuning():
+    """Autotuning is off in every input pipeline (it stalled epochs here)."""
+    assert data.load("mnist", "test[:10]", batch_size=5).options().autotune.enabled is False
+    assert data.load("mnist", "train[:10]", batch_size=5, labels=True).options().autotune.enabled is False
+    ds, _ = data.semi_supervised("mnist", 10, batch_size=50, limit=100)
+    assert ds.options().autotune.enabled is False
+    batch = next(iter(ds))  # and they still produce batches
+    assert batch["x"].shape == (50, 28, 28, 1)

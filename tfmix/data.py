@@ -88,6 +88,21 @@ def binarize_dynamic(x, seed):
     return tf.cast(u < x, x.dtype)
 
 
+def pipeline_options():
+    """The `tf.data.Options` of every tfmix input pipeline: autotuning off.
+
+    On this 2-core machine tf.data's autotuning thread cost more than it
+    gained: with it, `fit` epochs stalled after their last step (epoch times
+    rounded up to about 2.55, 5.1 or 10.2 s) and a 12-epoch fit of a small
+    GMVAE took 12.7 s instead of 8.2 s (BENCHMARKS.md section 5; `python
+    scripts/benchmark_speed.py train --configs fp32,autotune`). Parallel maps
+    and prefetching still run, at fixed sizes.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
 def _pipeline(ds, *, binarize, seed, shuffle, batch_size, flatten, repeat,
               fresh_each_epoch, cache=True, drop_remainder=False):
     """scale -> cache -> (shuffle) -> (binarise) -> batch -> prefetch.
@@ -124,7 +139,7 @@ def _pipeline(ds, *, binarize, seed, shuffle, batch_size, flatten, repeat,
     if flatten:
         ds = ds.map(lambda *el: (tf.reshape(el[0], [-1]),) + tuple(el[1:]))
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
 
 
 def load(name, split, *, batch_size=100, binarize="dynamic", labels=False,
@@ -220,7 +235,7 @@ def semi_supervised(name, num_labels, *, batch_size=100, labelled_batch_size=Non
     ds = tf.data.Dataset.zip((unl, lab)).map(
         lambda u, l: {"x": u[0], "x_labelled": l[0], "y_labelled": l[1]}
     )
-    return ds, idx
+    return ds.with_options(pipeline_options()), idx
 
 
 def match_labels(binary, grey, grey_labels, chunk=1000):

@@ -464,7 +464,7 @@ def train(config, run_dir, verbose=1, time_limit=None):
     x_val, y_val = (x_test, y_test) if val_split == "test" else split_arrays(config, val_split)
     val_ds = tf.data.Dataset.from_tensor_slices(
         (x_val, y_val) if y_val is not None else x_val
-    ).batch(1000)
+    ).batch(1000).with_options(tdata.pipeline_options())
     if config["strategy"] == "multiworker":
         # shard by example (tfds MNIST has one file per split, too few to
         # shard by file); every worker reads the same seeded pipeline
@@ -567,7 +567,7 @@ def evaluate_model(config, model, epochs=None, ll_samples=100, ll_limit=None, kn
     results = {"model": config["model"], "dataset": config["dataset"], "epochs": epochs}
     test_ds = tf.data.Dataset.from_tensor_slices(
         (x_test, y_test) if y_test is not None else x_test
-    ).batch(1000)
+    ).batch(1000).with_options(tdata.pipeline_options())
     for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items():
         results[f"test_{k}"] = float(v)
     y_test = _labels_of(config, "test", y_test)
