@@ -100,3 +100,24 @@ def test_missing_best_weights_is_a_clear_error(tmp_path):
     resumed.on_train_begin()
     with pytest.raises(FileNotFoundError, match="best.weights.h5"):
         resumed.on_epoch_begin(1)
+
+
+def test_training_defaults_are_each_models_measured_fastest():
+    """XLA by default for the models it speeds up, on one device only; an
+    explicit choice wins; steps per execution from the model class."""
+    from tfmix import training
+
+    def config(model, **kw):
+        return training.run_config(model, "mnist", epochs=1, batch_size=8, seed=0, **kw)
+
+    assert config("nvae")["jit_compile"] is True and config("dlgmm")["jit_compile"] is True
+    assert config("gmvae")["jit_compile"] is False and config("dldpmm")["jit_compile"] is False
+    assert config("nvae", strategy="mirrored")["jit_compile"] is False
+    assert config("nvae", jit_compile=False)["jit_compile"] is False
+    assert config("gmvae", jit_compile=True)["jit_compile"] is True
+    kwargs = {"hidden_units": [8], "latent_dim": 2}
+    vae = training.build_model(config("vae", model_kwargs=kwargs))
+    gmvae = training.build_model(config("gmvae", model_kwargs=kwargs))
+    assert vae.steps_per_execution == 10 and gmvae.steps_per_execution == 1
+    mirrored = training.build_model(config("vae", model_kwargs=kwargs, strategy="mirrored"))
+    assert mirrored.steps_per_execution == 1

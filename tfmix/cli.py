@@ -264,8 +264,9 @@ def build_parser():
                    help="mixed_bfloat16: hidden layers in bfloat16, densities in float32")
     t.add_argument("--clip-norm", type=float, default=None,
                    help="clip each gradient to this norm (guards against divergence)")
-    t.add_argument("--jit-compile", action="store_true",
-                   help="compile the training step with XLA (single device only)")
+    t.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="compile the training step with XLA (single device only; default: the model's measured "
+                        "fastest, XLA for dlgmm and nvae)")
     t.add_argument("--validation", default=None,
                    help="split monitored each epoch (default: validation if the dataset has one, else test)")
     t.add_argument("--patience", type=int, default=None,

@@ -285,7 +285,7 @@ def check_num_labels(num_labels):
 
 def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
                num_labels=0, binarize=None, limit=None, model_kwargs=None,
-               strategy="default", validation=None, patience=None, jit_compile=False,
+               strategy="default", validation=None, patience=None, jit_compile=None,
                clip_norm=None, dtype_policy="float32", warmup_epochs=0):
     """The `run.json` of a run (validated).
 
@@ -294,7 +294,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     after that many epochs without a better validation -ELBO and keep the
     best weights (early stopping with look-ahead; None: no early stopping);
     `jit_compile`: compile the train step with XLA (single device only: XLA
-    has no CPU collectives for tf.distribute strategies); `clip_norm`: clip
+    has no CPU collectives for tf.distribute strategies; None: the model's
+    `default_jit_compile` on one device, else False); `clip_norm`: clip
     each gradient to this norm (Adam's `clipnorm`; None: no clipping);
     `dtype_policy`: "mixed_bfloat16" runs the hidden layers in bfloat16 (the
     heads, densities and KLs stay float32; the weights are float32);
@@ -328,7 +329,10 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         raise ValueError(f"model {model!r} has no KL warm-up (`warmup_epochs` must be 0)")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
-    if jit_compile and strategy not in (None, "default"):
+    single_device = strategy in (None, "default")
+    if jit_compile is None:  # the model's measured fastest; XLA only on one device
+        jit_compile = model_class.default_jit_compile and single_device
+    if jit_compile and not single_device:
         raise ValueError(
             f"--jit-compile applies to single-device runs only: XLA cannot be combined with the "
             f"{strategy!r} strategy on the CPU (no XLA collectives); drop one of the two"
@@ -368,9 +372,13 @@ def build_model(config):
             f"training with labels needs one cluster per class: {config['dataset']} has "
             f"{classes} classes, the model has num_clusters={model.num_clusters}"
         )
+    single_device = config.get("strategy", "default") in (None, "default")
     model.compile(
         optimizer=keras.optimizers.Adam(config["learning_rate"], clipnorm=config.get("clip_norm")),
         jit_compile=bool(config.get("jit_compile", False)),
+        # several steps per tf.function call: the same updates, less Python
+        # between steps (the NaN guard then sees the loss every N steps)
+        steps_per_execution=model.default_steps_per_execution if single_device else 1,
     )
     return model
 

@@ -69,6 +69,12 @@ class MixtureVAE(keras.Model):
     supports_labels = False
     #: generate(..., sigma=s) scales the N(0, I) prior (GaussVAE, NVAE).
     supports_sigma = False
+    #: The fastest training configuration measured for this model on the
+    #: CPU (BENCHMARKS.md section 5), used by `tfmix train` unless told
+    #: otherwise: XLA (single-device runs only) and steps per execution.
+    #: Neither changes the updates, only how fast they run.
+    default_jit_compile = False
+    default_steps_per_execution = 1
 
     def __init__(
         self,
