@@ -91,12 +91,12 @@ def binarize_dynamic(x, seed):
 def pipeline_options():
     """The `tf.data.Options` of every tfmix input pipeline: autotuning off.
 
-    On this 2-core machine tf.data's autotuning thread cost more than it
-    gained: with it, `fit` epochs stalled after their last step (epoch times
-    rounded up to about 2.55, 5.1 or 10.2 s) and a 12-epoch fit of a small
-    GMVAE took 12.7 s instead of 8.2 s (BENCHMARKS.md section 5; `python
-    scripts/benchmark_speed.py train --configs fp32,autotune`). Parallel maps
-    and prefetching still run, at fixed sizes.
+    On this 2-core machine tf.data's autotuning cost more than it gained:
+    with it, `fit` epochs stalled after their last step (epoch times rounded
+    up to about 2.55, 5.1 or 10.2 s) and no model trained faster
+    (BENCHMARKS.md section 5; `python scripts/benchmark_speed.py train
+    --configs fp32,autotune`). Parallel maps and prefetching still run, at
+    fixed sizes.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
