@@ -235,7 +235,7 @@ def semi_supervised(name, num_labels, *, batch_size=100, labelled_batch_size=Non
     ds = tf.data.Dataset.zip((unl, lab)).map(
         lambda u, l: {"x": u[0], "x_labelled": l[0], "y_labelled": l[1]}
     )
-    return ds.with_options(pipeline_options()), idx
+    return ds, idx  # both inputs carry pipeline_options(); zip and map keep them
 
 
 def match_labels(binary, grey, grey_labels, chunk=1000):

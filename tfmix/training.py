@@ -213,6 +213,11 @@ class RunProgress(keras.callbacks.Callback):
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
+def single_device(strategy):
+    """Whether `strategy` trains on one device (no tf.distribute replicas)."""
+    return strategy in (None, "default")
+
+
 def worker_role(strategy):
     """(is_chief, worker_index) of this process. Only `multiworker` has
     several workers: TF_CONFIG names this task; the chief is the task of
@@ -256,7 +261,7 @@ def make_strategy(name):
     configured then): call this first; later calls return the same object."""
     import tensorflow as tf
 
-    if name in (None, "default"):
+    if single_device(name):
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -329,10 +334,9 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         raise ValueError(f"model {model!r} has no KL warm-up (`warmup_epochs` must be 0)")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
-    single_device = strategy in (None, "default")
     if jit_compile is None:  # the model's measured fastest; XLA only on one device
-        jit_compile = model_class.default_jit_compile and single_device
-    if jit_compile and not single_device:
+        jit_compile = model_class.default_jit_compile and single_device(strategy)
+    if jit_compile and not single_device(strategy):
         raise ValueError(
             f"--jit-compile applies to single-device runs only: XLA cannot be combined with the "
             f"{strategy!r} strategy on the CPU (no XLA collectives); drop one of the two"
@@ -372,15 +376,22 @@ def build_model(config):
             f"training with labels needs one cluster per class: {config['dataset']} has "
             f"{classes} classes, the model has num_clusters={model.num_clusters}"
         )
-    single_device = config.get("strategy", "default") in (None, "default")
     model.compile(
         optimizer=keras.optimizers.Adam(config["learning_rate"], clipnorm=config.get("clip_norm")),
         jit_compile=bool(config.get("jit_compile", False)),
         # several steps per tf.function call: the same updates, less Python
         # between steps (the NaN guard then sees the loss every N steps)
-        steps_per_execution=model.default_steps_per_execution if single_device else 1,
+        steps_per_execution=model.default_steps_per_execution if single_device(config.get("strategy")) else 1,
     )
     return model
+
+
+def array_batches(x, y=None, batch_size=1000):
+    """Evaluation batches of in-memory images (with their labels if given)."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y) if y is not None else x)
+    return ds.batch(batch_size).with_options(tdata.pipeline_options())
 
 
 def validation_split(config):
@@ -470,9 +481,7 @@ def train(config, run_dir, verbose=1, time_limit=None):
     x_test, y_test = split_arrays(config)
     val_split = validation_split(config)
     x_val, y_val = (x_test, y_test) if val_split == "test" else split_arrays(config, val_split)
-    val_ds = tf.data.Dataset.from_tensor_slices(
-        (x_val, y_val) if y_val is not None else x_val
-    ).batch(1000).with_options(tdata.pipeline_options())
+    val_ds = array_batches(x_val, y_val)
     if config["strategy"] == "multiworker":
         # shard by example (tfds MNIST has one file per split, too few to
         # shard by file); every worker reads the same seeded pipeline
@@ -512,9 +521,8 @@ def train(config, run_dir, verbose=1, time_limit=None):
     timed_out = timer is not None and timer.stopped_epoch is not None
     update = {}
     if stopper is not None and stopper.best_weights is not None:
-        # keep the best epoch's weights (of the whole run) as the run's model
-        if timed_out and not stopper.stopped_epoch:
-            model.set_weights(stopper.best_weights)
+        # the best epoch's weights (of the whole run), which the stopper's
+        # on_train_end restored, also when the time limit ended the fit
         atomic_save_model(model, os.path.join(run_dir, MODEL_FILE))
         update.update(best_epoch=int(stopper.best_epoch) + 1, stopped_early=bool(stopper.stopped_epoch))
     if timed_out:
@@ -569,13 +577,9 @@ def evaluate_run(run_dir, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
 
 def evaluate_model(config, model, epochs=None, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
     """`evaluate_run` for a model and its run config (e.g. a zoo preset's)."""
-    import tensorflow as tf
-
     x_test, y_test = split_arrays(config)
     results = {"model": config["model"], "dataset": config["dataset"], "epochs": epochs}
-    test_ds = tf.data.Dataset.from_tensor_slices(
-        (x_test, y_test) if y_test is not None else x_test
-    ).batch(1000).with_options(tdata.pipeline_options())
+    test_ds = array_batches(x_test, y_test)
     for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items():
         results[f"test_{k}"] = float(v)
     y_test = _labels_of(config, "test", y_test)
