@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import tfmix
 from conftest import tiny_model
 from tfmix import metrics
 
@@ -53,7 +54,7 @@ def test_accuracies_are_bounded_and_ordered(data):
     assert 0 < hung <= maj <= 1  # many-to-one matching can only do better
 
 
-@pytest.mark.parametrize("name", ["gmvae", "vae", "dlgmm", "nvae"])
+@pytest.mark.parametrize("name", sorted(tfmix.MODELS))
 def test_importance_weighted_bound_is_above_the_elbo_and_grows_with_samples(name, binary_images):
     """log p(x) >= IW_S >= ... >= IW_1 = ELBO in expectation: the S-sample
     estimate averaged over the batch is not below the ELBO (up to Monte Carlo
@@ -71,13 +72,14 @@ def test_importance_weighted_bound_is_above_the_elbo_and_grows_with_samples(name
     assert ll[100] >= ll[10] - noise >= ll[1] - 2 * noise
 
 
-def test_same_seed_same_weights_after_training(binary_images):
+@pytest.mark.parametrize("name", sorted(tfmix.MODELS))
+def test_same_seed_same_weights_after_training(name, binary_images):
     """On one device, the same seed gives the same weights after N steps."""
     import keras
 
     def run(seed=11):
         keras.utils.set_random_seed(seed)
-        model = tiny_model("gmvae", seed=seed)
+        model = tiny_model(name, seed=seed)
         model.compile(optimizer=keras.optimizers.Adam(1e-2))
         ds = tf.data.Dataset.from_tensor_slices(binary_images).batch(12)
         model.fit(ds, epochs=2, verbose=0)  # 8 steps
@@ -86,4 +88,5 @@ def test_same_seed_same_weights_after_training(binary_images):
     first, second = run(), run()
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
-    assert any(not np.array_equal(a, b) for a, b in zip(first, run(12)))  # and the seed matters
+    if name == "gmvae":  # and the seed matters (once: a third training per model costs CI time)
+        assert any(not np.array_equal(a, b) for a, b in zip(first, run(12)))
