@@ -75,6 +75,19 @@ def test_publish_a_tiny_run_into_a_temporary_zoo(tmp_path, monkeypatch):
     assert main(["export", "gmvae_mnist", "--out", str(tmp_path / "sm")]) == 0
     assert os.path.exists(tmp_path / "sm" / "saved_model.pb")
     assert main(["export", "gmvae_mnist", "--out", str(tmp_path / "sm")]) == 2  # exists
+    # a publish that crashes half-way leaves the published entry as it was
+    files = ("card.json", "README.md", "model.keras", "saved_model/saved_model.pb")
+    before = {f: ((entry / f).read_bytes(), os.stat(entry / f).st_mtime_ns) for f in files}
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash while plotting")
+
+    monkeypatch.setattr(publish.plots, "cluster_samples_grid", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        publish.publish("gmvae_mnist", run, ll_samples=2, export_ll_samples=3)
+    assert {f: ((entry / f).read_bytes(), os.stat(entry / f).st_mtime_ns) for f in files} == before  # not rewritten
+    assert sorted(os.listdir(tmp_path / "zoo")) == ["gmvae_mnist"]  # no temporaries left
+    assert tfmix.load("gmvae_mnist").hidden_units == (16,)
 
 
 def test_cli_zoo_errors(capsys):
