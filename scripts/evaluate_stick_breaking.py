@@ -18,7 +18,10 @@ For each run (`tfmix train ... --dataset binarized_mnist`), on the test split:
 Figures: `nalisnick_embedding.png` (t-SNE of posterior samples of 2,000 test
 images coloured by digit, Gauss-VAE beside DLGMM) and
 `<name>_components.png` (for mixture models: test images, then the decoded
-mean of every posterior component q_k(z|x), with the weights E[pi_k|x]).
+mean of every posterior component q_k(z|x), with the weights E[pi_k|x]) and
+`<name>_component_samples.png` (samples z ~ p(z|k) of each prior component,
+decoded: one row per component). `dlgmm_spread` is the qualitative
+experiment's DLGMM (`--param 'component_means=[-1.5,-0.75,0,0.75,1.5]'`).
 Prints a Markdown table beside the papers' figures.
 """
 
@@ -33,6 +36,8 @@ PAPER = {
     "dldpmm": {"knn": None, "ll": -96.91},
     "vae": {"knn": (28.4, 20.96, 15.33), "ll": -96.80},
     "sbvae": {"knn": (9.34, 8.65, 8.90), "ll": -98.01},
+    # the qualitative experiment: K = 5, component priors N(m_k, I), m_k = SPREAD_MEANS
+    "dlgmm_spread": {"knn": None, "ll": None},
 }
 KS = (3, 5, 10)
 
@@ -95,7 +100,7 @@ def main():
         m.update(run=run, best_epoch=progress.get("best_epoch"), wall_time_s=progress.get("wall_time_s"),
                  stopped_early=progress.get("stopped_early", False),
                  stopped_by_time_limit=progress.get("stopped_by_time_limit", False),
-                 model_kwargs=config["model_kwargs"], clip_norm=config.get("clip_norm"))
+                 max_epochs=config["epochs"], model_kwargs=config["model_kwargs"], clip_norm=config.get("clip_norm"))
         results["runs"][name] = m
         print(json.dumps({name: m}))
     if args.json:
@@ -115,10 +120,14 @@ def main():
             out = os.path.join(args.fig_dir, "nalisnick_embedding.png")
             plots.latent_scatter(None, panels, out, title="binarised MNIST test, coloured by digit")
             print("wrote", out)
-        for name in ("dlgmm", "dldpmm"):
+        for name in ("dlgmm", "dldpmm", "dlgmm_spread"):
             if name in models:
                 out = os.path.join(args.fig_dir, f"{name}_components.png")
                 components_figure(models[name], x_test[:12], out, name)
+                print("wrote", out)
+                out = os.path.join(args.fig_dir, f"{name}_component_samples.png")
+                plots.cluster_samples_grid(models[name], out, per_cluster=12, seed=0,
+                                           title=f"{name}: samples of each prior component p(z|k), one row per k")
                 print("wrote", out)
 
     print(f"\n| model | epochs (best) | wall time | stopped | kNN error % k=3 / 5 / 10, posterior samples "
@@ -129,10 +138,11 @@ def main():
         knn = " / ".join(f"{100 * m[f'knn_sample_error_k{k}']:.2f}" for k in KS)
         pknn = " / ".join(f"{v}" for v in paper["knn"]) if paper["knn"] else "not reported"
         means = " / ".join(f"{100 * m[f'knn_error_k{k}']:.2f}" for k in KS)
-        why = "early stopping" if m["stopped_early"] else ("time budget" if m["stopped_by_time_limit"] else "running")
+        why = ("early stopping" if m["stopped_early"] else "time budget" if m["stopped_by_time_limit"]
+               else "epoch budget" if m["epochs"] >= m["max_epochs"] else "running")
         ll = f"{m['test_log_likelihood']:.2f}" if "test_log_likelihood" in m else "not measured"
-        print(f"| {name} | {m['epochs']} ({m['best_epoch']}) | {m['wall_time_s'] / 60:.0f} min | {why} | "
-              f"{knn} ({pknn}) | {means} | {m['test_neg_elbo']:.2f} | {ll} ({paper['ll']}) |")
+        print(f"| {name} | {m['epochs']} ({m['best_epoch'] or '-'}) | {m['wall_time_s'] / 60:.0f} min | {why} | "
+              f"{knn} ({pknn}) | {means} | {m['test_neg_elbo']:.2f} | {ll} ({paper['ll'] or 'not reported'}) |")
 
 
 if __name__ == "__main__":
