@@ -24,29 +24,34 @@ def _imgs(n=2, value=0.5, shape=IMG, dtype=np.float32):
     return np.full((n,) + shape, value, dtype)
 
 
-# -- the Python API: (case, call(model, tmp_path), exception, words in the message)
+# -- the Python API, on every model class: (case, call(model), exception, words in the
+# message; "{last}" is the model's last cluster index)
 API = [
-    ("wrong rank", lambda m, t: m.cluster_probs(np.zeros((2, 28, 28), np.float32)[:, :, :5]), ValueError, "must have shape"),
-    ("wrong size", lambda m, t: m.encode(np.zeros((2, 783), np.float32)), ValueError, "must have shape"),
-    ("wrong dtype", lambda m, t: m.reconstruct(np.full((2, 784), "a")), TypeError, "numeric images"),
-    ("value above 1", lambda m, t: m.cluster_probs(_imgs(value=1.5)), ValueError, "in [0, 1]"),
-    ("value below 0", lambda m, t: m.encode(_imgs(value=-0.2)), ValueError, "in [0, 1]"),
-    ("NaN", lambda m, t: m.log_likelihood(_imgs(value=np.nan), num_samples=2), ValueError, "NaN or Inf"),
-    ("Inf", lambda m, t: m.reconstruct(_imgs(value=np.inf)), ValueError, "NaN or Inf"),
-    ("empty batch", lambda m, t: m.cluster_probs(_imgs(n=0)), ValueError, "empty batch"),
-    ("cluster out of range", lambda m, t: m.generate(4, 2), ValueError, "`cluster` must be in [0, 3]"),
-    ("negative cluster", lambda m, t: m.generate(np.array([0, -1])), ValueError, "`cluster` must be in [0, 3]"),
-    ("cluster array not 1-D", lambda m, t: m.generate(np.zeros((2, 2), int)), ValueError, "1-D array"),
-    ("non-integer seed", lambda m, t: m.generate(0, 2, seed="a"), TypeError, "`seed` must be an integer"),
-    ("negative seed", lambda m, t: m.log_likelihood(_imgs(), num_samples=2, seed=-1), ValueError, "`seed` must be in"),
-    ("zero importance samples", lambda m, t: m.log_likelihood(_imgs(), num_samples=0), ValueError, "`num_samples` must be >= 1"),
-    ("unknown model", lambda m, t: tfmix.get_model_class("nope"), ValueError, "unknown model 'nope'"),
-    ("unknown preset", lambda m, t: tfmix.load("nope"), ValueError, "unknown preset 'nope'"),
-    ("unknown dataset", lambda m, t: data.load("cifar", "train"), ValueError, "unknown dataset 'cifar'"),
-    ("unknown split", lambda m, t: data.load("mnist", "validation"), ValueError, "split"),
-    ("missing checkpoint", lambda m, t: training.load_run(str(t / "missing")), FileNotFoundError, "no run directory"),
-    ("corrupt checkpoint", lambda m, t: training.load_run(_corrupt_run(t)), ValueError, "cannot load"),
-    ("bad model argument", lambda m, t: tfmix.GMVAE(num_clusters=0), ValueError, "num_clusters"),
+    ("wrong rank", lambda m: m.cluster_probs(np.zeros((2, 28, 28), np.float32)[:, :, :5]), ValueError, "must have shape"),
+    ("wrong size", lambda m: m.encode(np.zeros((2, 783), np.float32)), ValueError, "must have shape"),
+    ("wrong dtype", lambda m: m.reconstruct(np.full((2, 784), "a")), TypeError, "numeric images"),
+    ("value above 1", lambda m: m.cluster_probs(_imgs(value=1.5)), ValueError, "in [0, 1]"),
+    ("value below 0", lambda m: m.encode(_imgs(value=-0.2)), ValueError, "in [0, 1]"),
+    ("NaN", lambda m: m.log_likelihood(_imgs(value=np.nan), num_samples=2), ValueError, "NaN or Inf"),
+    ("Inf", lambda m: m.reconstruct(_imgs(value=np.inf)), ValueError, "NaN or Inf"),
+    ("empty batch", lambda m: m.cluster_probs(_imgs(n=0)), ValueError, "empty batch"),
+    ("cluster out of range", lambda m: m.generate(m.num_clusters, 2), ValueError, "`cluster` must be in [0, {last}]"),
+    ("negative cluster", lambda m: m.generate(np.array([0, -1])), ValueError, "`cluster` must be in [0, {last}]"),
+    ("cluster array not 1-D", lambda m: m.generate(np.zeros((2, 2), int)), ValueError, "1-D array"),
+    ("non-integer seed", lambda m: m.generate(0, 2, seed="a"), TypeError, "`seed` must be an integer"),
+    ("negative seed", lambda m: m.log_likelihood(_imgs(), num_samples=2, seed=-1), ValueError, "`seed` must be in"),
+    ("zero importance samples", lambda m: m.log_likelihood(_imgs(), num_samples=0), ValueError, "`num_samples` must be >= 1"),
+]
+
+# -- the Python API, once: (case, call(tmp_path), exception, words in the message)
+API_ONCE = [
+    ("unknown model", lambda t: tfmix.get_model_class("nope"), ValueError, "unknown model 'nope'"),
+    ("unknown preset", lambda t: tfmix.load("nope"), ValueError, "unknown preset 'nope'"),
+    ("unknown dataset", lambda t: data.load("cifar", "train"), ValueError, "unknown dataset 'cifar'"),
+    ("unknown split", lambda t: data.load("mnist", "validation"), ValueError, "split"),
+    ("missing checkpoint", lambda t: training.load_run(str(t / "missing")), FileNotFoundError, "no run directory"),
+    ("corrupt checkpoint", lambda t: training.load_run(_corrupt_run(t)), ValueError, "cannot load"),
+    ("bad model argument", lambda t: tfmix.GMVAE(num_clusters=0), ValueError, "num_clusters"),
 ]
 
 
@@ -58,15 +63,24 @@ def _corrupt_run(tmp_path):
     return str(run)
 
 
-@pytest.fixture(scope="module")
-def model():
-    return tiny_model("gmvae")
+_TINY = {}
 
 
+@pytest.mark.parametrize("name", sorted(tfmix.MODELS))
 @pytest.mark.parametrize("case, call, exc, words", API, ids=[c[0] for c in API])
-def test_python_api(case, call, exc, words, model, tmp_path):
+def test_python_api(case, call, exc, words, name):
+    if name not in _TINY:
+        _TINY[name] = tiny_model(name)
+    model = _TINY[name]
     with pytest.raises(exc) as info:
-        call(model, tmp_path)
+        call(model)
+    assert words.format(last=model.num_clusters - 1) in str(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("case, call, exc, words", API_ONCE, ids=[c[0] for c in API_ONCE])
+def test_python_api_once(case, call, exc, words, tmp_path):
+    with pytest.raises(exc) as info:
+        call(tmp_path)
     assert words in str(info.value), str(info.value)
 
 
@@ -165,5 +179,5 @@ def test_missing_or_corrupt_saved_model_is_a_clear_error(tmp_path):
 
 def test_the_tables_cover_every_surface():
     """The counts BENCHMARKS.md reports."""
-    assert (len(API), len(CLI), len(SIGNATURES)) == (21, 12, 13)
+    assert (len(API), len(API_ONCE), len(CLI), len(SIGNATURES)) == (14, 7, 12, 13)
     assert {sig for _, sig, _, _ in SIGNATURES} == set(export.SIGNATURES)
