@@ -10,6 +10,7 @@ from hypothesis.extra.numpy import arrays
 
 import tfmix
 from conftest import tiny_model
+from tfmix.models.marginal import MarginalMixtureVAE
 from tfmix import metrics
 
 labels_and_clusters = st.integers(2, 8).flatmap(
@@ -54,22 +55,41 @@ def test_accuracies_are_bounded_and_ordered(data):
     assert 0 < hung <= maj <= 1  # many-to-one matching can only do better
 
 
+#: models whose importance weight sums over y with one z per y (stratified
+#: sampling, `MarginalMixtureVAE`: GMVAE, M2, modified M2, CatVAE,
+#: InfoCatVAE): E[log w_1] exceeds the ELBO by up to about log K (0.7-1.8
+#: nats measured on the tiny models)
+STRATIFIED = {n for n, c in tfmix.MODELS.items() if issubclass(c, MarginalMixtureVAE)}
+
+
 @pytest.mark.parametrize("name", sorted(tfmix.MODELS))
 def test_importance_weighted_bound_is_above_the_elbo_and_grows_with_samples(name, binary_images):
     """log p(x) >= IW_S >= ... >= IW_1 = ELBO in expectation: the S-sample
-    estimate averaged over the batch is not below the ELBO (up to Monte Carlo
-    noise), and grows with S on average."""
+    estimate averaged over the batch is not below the ELBO, and grows with S
+    on average, up to Monte Carlo noise: 4 standard errors, estimated from
+    the repeats (per image, across seeds) so that the tolerance follows each
+    model's own noise instead of a fixed number of nats."""
+    import keras
+
+    keras.utils.set_random_seed(0)
     model = tiny_model(name)
     model.compile(optimizer="adam")
     model.fit(binary_images, epochs=3, batch_size=16, verbose=0)  # away from the initialisation
     x = binary_images[:24]
-    neg_elbo = np.mean([model.evaluate(x, batch_size=24, verbose=0, return_dict=True)["neg_elbo"] for _ in range(10)])
-    ll = {s: float(np.mean([model.log_likelihood(x, num_samples=s, seed=r).mean() for r in range(6)]))
-          for s in (1, 10, 100)}
-    noise = 0.5  # nats, Monte Carlo tolerance for batch averages
-    assert ll[1] == pytest.approx(-neg_elbo, abs=2.0)  # one sample: an unbiased ELBO estimate
-    assert ll[100] >= -neg_elbo - noise
-    assert ll[100] >= ll[10] - noise >= ll[1] - 2 * noise
+    elbos = np.array([model.evaluate(x, batch_size=24, verbose=0, return_dict=True)["neg_elbo"] for _ in range(10)])
+    runs = {s: np.stack([model.log_likelihood(x, num_samples=s, seed=r) for r in range(6)]) for s in (1, 10, 100)}
+    ll = {s: float(v.mean()) for s, v in runs.items()}
+    # standard error of each batch average: the Monte Carlo spread across seeds, per image
+    se = {s: float(np.sqrt(v.var(axis=0, ddof=1).mean() / v.size)) for s, v in runs.items()}
+    se_elbo = float(elbos.std(ddof=1) / np.sqrt(len(elbos)))
+    tol = lambda *e: 4 * float(np.sqrt(sum(x * x for x in e))) + 1e-3  # noqa: E731
+    if name in STRATIFIED:  # one z per y, summed: a tighter bound than the ELBO with one sample already
+        assert ll[1] >= -elbos.mean() - tol(se[1], se_elbo)
+    else:  # one sample: an unbiased estimate of the ELBO
+        assert ll[1] == pytest.approx(-elbos.mean(), abs=tol(se[1], se_elbo))
+    assert ll[100] >= -elbos.mean() - tol(se[100], se_elbo)
+    assert ll[100] >= ll[10] - tol(se[100], se[10])
+    assert ll[10] >= ll[1] - tol(se[10], se[1])
 
 
 @pytest.mark.parametrize("name", sorted(tfmix.MODELS))
