@@ -94,10 +94,8 @@ def main():
                                     ll_limit=args.ll_limit)
         x_test, y_test = training.split_arrays(config)
         # the -ELBO of x alone (labelled runs' evaluate_run scores (x, y) pairs)
-        import tensorflow as tf
-
-        m["test_neg_elbo_x"] = float(model.evaluate(
-            tf.data.Dataset.from_tensor_slices(x_test).batch(1000), verbose=0, return_dict=True)["neg_elbo"])
+        m["test_neg_elbo_x"] = float(model.evaluate(training.array_batches(x_test), verbose=0,
+                                                    return_dict=True)["neg_elbo"])
         p_gen = np.concatenate([model.generative_classifier(x_test[i : i + 500]) for i in range(0, len(x_test), 500)])
         p_inf = model.cluster_probs(x_test)
         for key, probs in (("q_y_x", p_inf), ("p_y_x", p_gen)):
