@@ -95,3 +95,20 @@ def test_cli_zoo_errors(capsys):
     assert "unknown preset 'nope'" in capsys.readouterr().err
     assert main(["export", "nope", "--out", "x"]) == 2
     assert "neither a run directory nor a preset" in capsys.readouterr().err
+
+
+@pytest.mark.mnist_data
+def test_publish_a_semi_supervised_run_ships_its_labelled_indices(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFMIX_ZOO", str(tmp_path / "zoo"))
+    cfg = training.run_config("cagem", "mnist", epochs=1, batch_size=50, seed=0, limit=200, num_labels=20,
+                              model_kwargs={"hidden_units": [16], "latent_dim": 3, "top_latent_dim": 2})
+    run = tmp_path / "run"
+    training.train(cfg, str(run), verbose=0)
+    card = publish.publish("cagem100_mnist", str(run), ll_samples=2, export_ll_samples=2)
+    entry = tmp_path / "zoo" / "cagem100_mnist"
+    assert card["num_labels"] == 20 and json.load(open(entry / "card.json"))["num_labels"] == 20
+    shipped = np.load(entry / training.LABELLED_FILE)
+    np.testing.assert_array_equal(shipped, np.load(run / training.LABELLED_FILE))
+    assert len(shipped) == 20 and shipped.max() < 200
+    assert "20 labelled training images" in (entry / "README.md").read_text()
+    assert "classify" in card["signatures"]

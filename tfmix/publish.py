@@ -9,6 +9,7 @@ the zoo never holds a half-written preset.
 import datetime
 import os
 import platform
+import shutil
 import sys
 
 import numpy as np
@@ -76,6 +77,15 @@ def _check_export(model, saved_model_dir, x):
     return err
 
 
+def _labels_line(num_labels):
+    if num_labels == "all":
+        return ["- labels: every training image (supervised)"]
+    if num_labels:
+        return [f"- labels: {num_labels} labelled training images, the rest unlabelled; their indices "
+                f"in the training split: `{training.LABELLED_FILE}`"]
+    return []
+
+
 def render_card(card):
     m = card["metrics"]
     lines = [
@@ -88,6 +98,7 @@ def render_card(card):
         f"- trained: {card['epochs']} epochs, seed {card['seed']}, wall time "
         f"{card['wall_time_s'] / 3600:.2f} h on {card['machine']}",
         f"- hyperparameters: `{card['hyperparameters']}`",
+        *_labels_line(card.get("num_labels")),
         f"- load: `tfmix.load(\"{card['preset']}\")` or `{card['class']}.from_preset(\"{card['preset']}\")`; "
         f"serve: `saved_model/` (signatures below)",
         "",
@@ -139,6 +150,9 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
         export.export_saved_model(clean, os.path.join(tmp, "saved_model"), ll_samples=export_ll_samples)
         x_test, _ = training.split_arrays(dict(config, limit=64))
         _check_export(clean, os.path.join(tmp, "saved_model"), x_test)
+        labelled = os.path.join(run_dir, training.LABELLED_FILE)
+        if os.path.exists(labelled):  # semi-supervised: which training images had labels
+            shutil.copyfile(labelled, os.path.join(tmp, training.LABELLED_FILE))
         plots.cluster_samples_grid(
             clean, os.path.join(tmp, "samples.png"), per_cluster=10, seed=0,
             title=f"{preset}: samples" + (", one row per cluster" if clean.num_clusters > 1 else ""),
@@ -158,6 +172,7 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
             },
             "seed": config["seed"],
             "limit": config["limit"],
+            "num_labels": config["num_labels"],
             "epochs": progress["epochs_done"],
             "wall_time_s": progress["wall_time_s"],
             "machine": machine_description(),

@@ -31,6 +31,7 @@ from tfmix.utils import atomic_path, atomic_save_model, atomic_write_json, read_
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.json"
+LABELLED_FILE = "labelled_indices.npy"  # semi-supervised runs: the labelled training images
 #: run.json keys that may differ when a run is resumed.
 RESUMABLE_KEYS = ("epochs", "jit_compile")
 #: Settings added after the first runs, with the value older run.json files
@@ -472,7 +473,7 @@ def train(config, run_dir, verbose=1, time_limit=None):
             config["dataset"], config["num_labels"], batch_size=global_batch,
             binarize=config["binarize"], seed=config["seed"], limit=config["limit"],
         )
-        np.save(os.path.join(run_dir, "labelled_indices.npy"), idx)
+        np.save(os.path.join(run_dir, LABELLED_FILE), idx)
     else:
         train_ds = tdata.load(
             config["dataset"], split, batch_size=global_batch,
