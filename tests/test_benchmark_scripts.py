@@ -61,3 +61,24 @@ def test_evaluate_cagem_table_and_figures(tmp_path, monkeypatch, capsys):
     assert m["test_log_likelihood"] < 0 and m["ll_samples"] == 2 and m["num_labels"] == 20
     assert sorted(os.listdir(figs)) == ["c20_random.png", "c20_reconstructions.png", "c20_samples.png", "c20_z2.png"]
     assert "(-81.47)" in capsys.readouterr().out  # the paper's CaGeM-20 beside ours
+
+
+@pytest.mark.mnist_data
+def test_judge_generation_per_cluster(tmp_path, capsys):
+    import json
+
+    from tfmix.cli import main as cli
+
+    run = str(tmp_path / "run")
+    assert cli(["train", "cagem", "--epochs", "1", "--limit", "200", "--hidden-units", "16", "--latent-dim", "4",
+                "--param", "top_latent_dim=2", "--batch-size", "50", "--out", run]) == 0
+    out = str(tmp_path / "j.json")
+    results = _script("judge_generation").main([f"c0={run}", "--per-cluster", "3", "--json", out])
+    r = json.load(open(out))["runs"]["c0"]
+    assert r == results["runs"]["c0"] and r["num_labels"] == 0 and r["epochs"] == 1
+    per = r["judged_generation_per_cluster"]
+    assert len(per) == 10 and all(3 * a == pytest.approx(round(3 * a)) and 0 <= a <= 1 for a in per)
+    assert r["judged_generation"] == pytest.approx(sum(per) / 10)
+    assert "| c0 | cagem | 0 | 1 |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        _script("judge_generation").main([f"c0={run}", "--per-cluster", "0"])

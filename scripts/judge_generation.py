@@ -1,0 +1,61 @@
+"""Judged conditional generation of trained runs: for each cluster / class
+y, the share of images generated from y that the dataset's judge CNN
+(`zoo/judge_<dataset>`, `scripts/train_judge.py`) assigns to the class
+matched to y.
+
+    python scripts/judge_generation.py NAME=RUN_DIR [NAME=RUN_DIR ...] [--per-cluster 100] [--json out.json]
+
+Matching: the identity for models trained with labels (y is the class),
+else the Hungarian matching of argmax q(y|x) on the test set
+(`tfmix.metrics.conditional_generation_accuracy`). Works for every model
+with `generate(cluster, n)`; prints a Markdown table.
+"""
+
+import argparse
+import json
+import os
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("runs", nargs="+", help="NAME=RUN_DIR")
+    p.add_argument("--per-cluster", type=int, default=100, help="images generated per cluster (default 100)")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    if args.per_cluster < 1:
+        p.error(f"--per-cluster must be at least 1, got {args.per_cluster}")
+    runs = {}
+    for item in args.runs:
+        name, _, run = item.partition("=")
+        if not name or not run:
+            p.error(f"expected NAME=RUN_DIR, got {item!r}")
+        runs[name] = run
+
+    from tfmix import metrics, training
+    from tfmix.utils import atomic_write_json, read_json
+
+    results = {"per_cluster": args.per_cluster, "runs": {}}
+    for name, run in runs.items():
+        config, model = training.load_run(run)
+        judge = metrics.load_judge(config["dataset"])
+        x_test, y_test = training.split_arrays(config)
+        acc, per = metrics.conditional_generation_accuracy(
+            model, judge, x_test, y_test, per_cluster=args.per_cluster, seed=0)
+        progress = read_json(os.path.join(run, training.PROGRESS_FILE))
+        results["runs"][name] = {
+            "run": run, "model": config["model"], "dataset": config["dataset"], "num_labels": config["num_labels"],
+            "epochs": progress.get("epochs_done"), "judged_generation": acc, "judged_generation_per_cluster": per,
+        }
+        print(json.dumps({name: results["runs"][name]}))
+    if args.json:
+        atomic_write_json(args.json, results)
+    print(f"\n| run | model | labels | epochs | judged generation ({args.per_cluster} per y) | per y |")
+    print("|---|---|---|---|---|---|")
+    for name, r in results["runs"].items():
+        per = " ".join(f"{100 * a:.0f}" for a in r["judged_generation_per_cluster"])
+        print(f"| {name} | {r['model']} | {r['num_labels']} | {r['epochs']} | {100 * r['judged_generation']:.1f}% | {per} |")
+    return results
+
+
+if __name__ == "__main__":
+    main()
