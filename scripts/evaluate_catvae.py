@@ -25,12 +25,9 @@ def main():
     p.add_argument("--fig-dir", default="docs/figures")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
-    runs = []
-    for item in args.runs:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            p.error(f"expected NAME=RUN_DIR, got {item!r}")
-        runs.append((name, path))
+    from tfmix.utils import named_runs
+
+    runs = named_runs(p, args.runs)
 
     import numpy as np
 
@@ -39,7 +36,7 @@ def main():
 
     os.makedirs(args.fig_dir, exist_ok=True)
     results = []
-    for name, run_dir in runs:
+    for name, run_dir in runs.items():
         config, model = training.load_run(run_dir)
         if not isinstance(model, CatVAE):
             raise SystemExit(f"{run_dir} holds a {type(model).__name__}, not a CatVAE/InfoCatVAE")

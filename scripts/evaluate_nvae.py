@@ -40,9 +40,9 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    name, sep, run_dir = args.run.partition("=")
-    if not sep or not name or not run_dir:
-        p.error(f"expected NAME=RUN_DIR, got {args.run!r}")
+    from tfmix.utils import named_runs
+
+    ((name, run_dir),) = named_runs(p, [args.run]).items()
     shares = [float(s) for s in args.artificial_shares.split(",") if s]
     if any(not 0.0 <= s <= 1.0 for s in shares):
         p.error("--artificial-shares must be in [0, 1]")

@@ -24,20 +24,19 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.per_cluster < 1:
         p.error(f"--per-cluster must be at least 1, got {args.per_cluster}")
-    runs = {}
-    for item in args.runs:
-        name, _, run = item.partition("=")
-        if not name or not run:
-            p.error(f"expected NAME=RUN_DIR, got {item!r}")
-        runs[name] = run
+    from tfmix.utils import atomic_write_json, named_runs, read_json
+
+    runs = named_runs(p, args.runs)
 
     from tfmix import metrics, training
-    from tfmix.utils import atomic_write_json, read_json
 
     results = {"per_cluster": args.per_cluster, "runs": {}}
+    judges = {}  # one per dataset
     for name, run in runs.items():
         config, model = training.load_run(run)
-        judge = metrics.load_judge(config["dataset"])
+        if config["dataset"] not in judges:
+            judges[config["dataset"]] = metrics.load_judge(config["dataset"])
+        judge = judges[config["dataset"]]
         x_test, y_test = training.split_arrays(config)
         acc, per = metrics.conditional_generation_accuracy(
             model, judge, x_test, y_test, per_cluster=args.per_cluster, seed=0)

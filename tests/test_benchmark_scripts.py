@@ -82,3 +82,6 @@ def test_judge_generation_per_cluster(tmp_path, capsys):
     assert "| c0 | cagem | 0 | 1 |" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         _script("judge_generation").main([f"c0={run}", "--per-cluster", "0"])
+    with pytest.raises(SystemExit):
+        _script("judge_generation").main([run])  # not NAME=RUN_DIR
+    assert f"expected NAME=RUN_DIR, got {run!r}" in capsys.readouterr().err

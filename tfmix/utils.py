@@ -93,10 +93,17 @@ def evaluation_parser(description, names=None):
     p.add_argument("--json", default=None)
     p.add_argument("--fig-dir", default=None)
     args = p.parse_args()
+    return args, named_runs(p, args.runs, names), p
+
+
+def named_runs(parser, items, names=None):
+    """{name: run_dir} from NAME=RUN_DIR command-line items (NAME among
+    `names` if given); a malformed item is a usage error of `parser`."""
+    known = f", NAME one of {', '.join(names)}" if names else ""
     runs = {}
-    for item in args.runs:
+    for item in items:
         name, _, run = item.partition("=")
         if not name or not run or (names and name not in names):
-            p.error(f"expected NAME=RUN_DIR{known}, got {item!r}")
+            parser.error(f"expected NAME=RUN_DIR{known}, got {item!r}")
         runs[name] = run
-    return args, runs, p
+    return runs
