@@ -230,12 +230,27 @@ def test_trains_under_mixed_bfloat16(name, binary_images):
 
 @pytest.mark.parametrize("name", ALL)
 def test_trains_with_xla(name, binary_images):
-    """jit_compile=True (XLA) gives the same loss as the eager-graph step."""
-    losses = []
+    """jit_compile=True (XLA) gives the same loss as the eager-graph step for
+    the same weights.
+
+    XLA draws other numbers from the same stateless seeds, so the two
+    estimates differ by sampling noise, made small by averaging over 480
+    images. The initial weights are seeded: for some initialisations the
+    untrained tiny CaGeM's one-sample KL_z1 is heavy-tailed (94 vs 126 nats
+    on these 480 images for one of them), which made the unseeded test flaky.
+    """
+    keras.utils.set_random_seed(0)
+    x = np.tile(binary_images, (10, 1, 1, 1))
+    losses, initial = [], None
     for jit in (False, True):
         model = tiny_model(name)
         model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit)
-        losses.append(model.evaluate(binary_images, batch_size=24, verbose=0, return_dict=True)["neg_elbo"])
+        model.evaluate(x[:24], batch_size=24, verbose=0)  # builds the model
+        if initial is None:
+            initial = model.get_weights()
+        else:
+            model.set_weights(initial)
+        losses.append(model.evaluate(x, batch_size=24, verbose=0, return_dict=True)["neg_elbo"])
         hist = model.fit(binary_images, epochs=1, batch_size=24, verbose=0).history
         assert np.isfinite(hist["loss"][-1])
-    assert losses[0] == pytest.approx(losses[1], rel=0.05)  # same weights, fresh noise: close
+    assert losses[0] == pytest.approx(losses[1], rel=0.01)
