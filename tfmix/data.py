@@ -142,6 +142,108 @@ def _pipeline(ds, *, binarize, seed, shuffle, batch_size, flatten, repeat,
     return ds.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
 
 
+#: salts of the stateless keys derived from a run's seed: one for the
+#: order of each epoch, one for its dynamic binarisation
+_ORDER_SALT, _BINARIZE_SALT = 0x5EED0, 0x5EED1
+
+
+def steps_per_epoch(num_examples, batch_size, drop_remainder=False):
+    """Batches in one pass over `num_examples` (the last one partial unless
+    `drop_remainder`)."""
+    n, b = int(num_examples), int(batch_size)
+    if n < 1 or b < 1:
+        raise ValueError(f"`num_examples` and `batch_size` must be >= 1, got {n} and {b}")
+    steps = n // b if drop_remainder else -(-n // b)
+    if steps < 1:
+        raise ValueError(f"`batch_size` {b} exceeds the {n} examples with drop_remainder=True")
+    return steps
+
+
+def epoch_stream(arrays, *, seed, batch_size, binarize="dynamic", start_epoch=0,
+                 skip_batches=0, drop_remainder=False, flatten=False):
+    """Endless batches of in-memory arrays, one shuffled pass (epoch) after
+    another, each epoch a function of `(seed, epoch)` only.
+
+    Epoch e's order is a stateless permutation keyed by (seed, e), and batch
+    b of epoch e is dynamically binarised (if `binarize="dynamic"`; the
+    first array holds the images) from a key folded from (seed, e, b). So
+    the stream that starts at `start_epoch` yields exactly what a stream
+    started at epoch 0 yields from that epoch on: a run resumed in a new
+    process neither replays nor skips any epoch's data. `skip_batches` drops
+    that many batches of the first epoch (to resume a stream mid-epoch).
+    Give `fit` `steps_per_epoch=steps_per_epoch(len(arrays[0]), batch_size)`.
+
+    Example:
+    >>> x = np.random.default_rng(0).random((10, 4), dtype=np.float32)
+    >>> ds = epoch_stream((x,), seed=0, batch_size=5, start_epoch=3)
+    >>> next(iter(ds))[0].shape
+    TensorShape([5, 4])
+    """
+    if binarize not in BINARIZE:
+        raise ValueError(f"`binarize` must be one of {BINARIZE}, got {binarize!r}")
+    if int(start_epoch) < 0 or int(skip_batches) < 0:
+        raise ValueError(f"`start_epoch` and `skip_batches` must be >= 0, got {start_epoch}, {skip_batches}")
+    tensors = tuple(tf.convert_to_tensor(a) for a in arrays)
+    n = int(tensors[0].shape[0])
+    steps_per_epoch(n, batch_size, drop_remainder)  # validates the sizes
+    seed = int(seed)
+    order_key = tf.constant([seed % 2**31, _ORDER_SALT], tf.int32)
+    binarize_key = tf.constant([seed % 2**31, _BINARIZE_SALT], tf.int32)
+
+    def batch_of(epoch, index, rows):
+        el = tuple(tf.gather(t, rows) for t in tensors)
+        if binarize == "dynamic":
+            key = tf.random.experimental.stateless_fold_in(binarize_key, tf.cast(epoch, tf.int32))
+            key = tf.random.experimental.stateless_fold_in(key, tf.cast(index, tf.int32))
+            el = (binarize_dynamic(el[0], key),) + el[1:]
+        if flatten:
+            el = (tf.reshape(el[0], [tf.shape(el[0])[0], -1]),) + el[1:]
+        return el
+
+    def one_epoch(epoch):
+        key = tf.random.experimental.stateless_fold_in(order_key, tf.cast(epoch, tf.int32))
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=key)
+        rows = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
+        return rows.enumerate().map(lambda i, r: batch_of(epoch, i, r))
+
+    ds = tf.data.Dataset.range(int(start_epoch), 2**31 - 1).flat_map(one_epoch)
+    if skip_batches:
+        ds = ds.skip(int(skip_batches))
+    return ds.prefetch(2).with_options(pipeline_options())
+
+
+def split_size(name, split, data_dir=None):
+    """The number of examples of a tfds split or slice ("train[:500]")."""
+    import tensorflow_datasets as tfds
+
+    check_dataset(name, split)
+    builder = tfds.builder(name, data_dir=data_dir or os.environ.get("TFDS_DATA_DIR"))
+    return int(builder.info.splits[split].num_examples)
+
+
+def training_stream(name, split="train", *, batch_size=100, binarize="dynamic", labels=False,
+                    seed=0, start_epoch=0, data_dir=None, limit=None):
+    """A training split as a resumable `epoch_stream`: returns
+    `(dataset, steps_per_epoch)`; the dataset yields `x` batches (or `(x, y)`
+    with `labels`) from epoch `start_epoch` on, each epoch's order and
+    binarisation fixed by (seed, epoch). `tfmix train` uses it, so that a
+    resumed run sees the data the uninterrupted run would have seen.
+
+    Example:
+    >>> ds, steps = training_stream("mnist", batch_size=100, start_epoch=5)  # doctest: +SKIP
+    >>> model.fit(ds, epochs=10, initial_epoch=5, steps_per_epoch=steps)  # doctest: +SKIP
+    """
+    check_dataset(name, split)
+    if labels and not DATASETS[name][1]:
+        raise ValueError(f"dataset {name!r} has no labels")
+    x, y = load_numpy(name, split, data_dir=data_dir, limit=limit)
+    ds = epoch_stream((x, y) if labels else (x,), seed=seed, batch_size=batch_size,
+                      binarize=binarize, start_epoch=start_epoch)
+    if not labels:
+        ds = ds.map(lambda x: x)  # 1-tuples -> plain image batches
+    return ds, steps_per_epoch(len(x), batch_size)
+
+
 def load(name, split, *, batch_size=100, binarize="dynamic", labels=False,
          shuffle=None, seed=0, flatten=False, repeat=False, data_dir=None,
          limit=None, fresh_each_epoch=None):
@@ -208,13 +310,19 @@ def labelled_subset(y, num_labels, seed=0, num_classes=None):
 
 
 def semi_supervised(name, num_labels, *, batch_size=100, labelled_batch_size=None,
-                    binarize="dynamic", seed=0, data_dir=None, limit=None):
+                    binarize="dynamic", seed=0, data_dir=None, limit=None, start_epoch=None):
     """Unlabelled training data with a balanced labelled subset streamed beside it.
 
     Yields dicts `{"x": [B, 28, 28, 1], "x_labelled": [B_l, ...],
     "y_labelled": [B_l]}`: every batch of the (whole, unlabelled) training
     split comes with a batch of the `num_labels` labelled examples, repeated
     as often as needed. Returns `(dataset, labelled_indices)`.
+
+    `start_epoch=None`: one pass over the unlabelled data per iteration of
+    the dataset (a fresh order and binarisation each pass, a sequence that
+    restarts in a new process). `start_epoch=E`: an endless resumable
+    stream from epoch E (`epoch_stream`; give `fit` `steps_per_epoch`),
+    the labelled stream positioned where E epochs of batches leave it.
     """
     check_dataset(name, "train")
     if not DATASETS[name][1]:
@@ -222,16 +330,25 @@ def semi_supervised(name, num_labels, *, batch_size=100, labelled_batch_size=Non
     x, y = load_numpy(name, "train", data_dir=data_dir, limit=limit)
     idx = labelled_subset(y, num_labels, seed=seed, num_classes=DATASETS[name][2])
     lb = int(labelled_batch_size or min(batch_size, len(idx)))
-    unl = _pipeline(
-        tf.data.Dataset.from_tensor_slices((x,)), binarize=binarize, seed=seed,
-        shuffle=True, batch_size=batch_size, flatten=False, repeat=False,
-        fresh_each_epoch=True, cache=False,
-    )
-    lab = _pipeline(
-        tf.data.Dataset.from_tensor_slices((x[idx], y[idx])), binarize=binarize,
-        seed=seed + 1, shuffle=True, batch_size=lb, flatten=False, repeat=True,
-        fresh_each_epoch=True, cache=False, drop_remainder=True,
-    )
+    if start_epoch is not None:
+        done = int(start_epoch) * steps_per_epoch(len(x), batch_size)  # labelled batches drawn so far
+        labelled_steps = steps_per_epoch(len(idx), lb, drop_remainder=True)
+        unl = epoch_stream((x,), seed=seed, batch_size=batch_size, binarize=binarize,
+                           start_epoch=start_epoch)
+        lab = epoch_stream((x[idx], y[idx]), seed=seed + 1, batch_size=lb, binarize=binarize,
+                           start_epoch=done // labelled_steps, skip_batches=done % labelled_steps,
+                           drop_remainder=True)
+    else:
+        unl = _pipeline(
+            tf.data.Dataset.from_tensor_slices((x,)), binarize=binarize, seed=seed,
+            shuffle=True, batch_size=batch_size, flatten=False, repeat=False,
+            fresh_each_epoch=True, cache=False,
+        )
+        lab = _pipeline(
+            tf.data.Dataset.from_tensor_slices((x[idx], y[idx])), binarize=binarize,
+            seed=seed + 1, shuffle=True, batch_size=lb, flatten=False, repeat=True,
+            fresh_each_epoch=True, cache=False, drop_remainder=True,
+        )
     ds = tf.data.Dataset.zip((unl, lab)).map(
         lambda u, l: {"x": u[0], "x_labelled": l[0], "y_labelled": l[1]}
     )

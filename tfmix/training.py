@@ -416,6 +416,13 @@ def split_arrays(config, split="test"):
     return np.concatenate([x.numpy() for x in ds]), None
 
 
+def resumed_epoch(run_dir):
+    """The epoch a rerun of the run in `run_dir` starts at: the one Keras'
+    `BackupAndRestore` state (`backup/training_metadata.json`) names, else 0."""
+    meta = read_json(os.path.join(run_dir, "backup", "training_metadata.json"), default=None)
+    return int(meta["epoch"]) if meta else 0
+
+
 def train(config, run_dir, verbose=1, time_limit=None):
     """Trains (or resumes) the run `config` in `run_dir`; returns the model.
 
@@ -463,21 +470,22 @@ def train(config, run_dir, verbose=1, time_limit=None):
         keras.config.set_dtype_policy(previous_policy)
     split = "train" if config["limit"] is None else f"train[:{config['limit']}]"
     global_batch = config["batch_size"]
-    if config["num_labels"] == "all":  # fully supervised: (x, y) batches
-        train_ds = tdata.load(
-            config["dataset"], split, batch_size=global_batch, labels=True,
-            binarize=config["binarize"], seed=config["seed"],
-        )
-    elif config["num_labels"]:
+    # the epoch this invocation starts at (BackupAndRestore resumes there):
+    # the training data of epoch e depends on (seed, e) only, so a resumed
+    # run sees what the uninterrupted run would have seen
+    start_epoch = resumed_epoch(run_dir)
+    if config["num_labels"] and config["num_labels"] != "all":
         train_ds, idx = tdata.semi_supervised(
             config["dataset"], config["num_labels"], batch_size=global_batch,
             binarize=config["binarize"], seed=config["seed"], limit=config["limit"],
+            start_epoch=start_epoch,
         )
+        steps = tdata.steps_per_epoch(tdata.split_size(config["dataset"], split), global_batch)
         np.save(os.path.join(run_dir, LABELLED_FILE), idx)
-    else:
-        train_ds = tdata.load(
-            config["dataset"], split, batch_size=global_batch,
-            binarize=config["binarize"], seed=config["seed"],
+    else:  # with --labels all, fully supervised (x, y) batches
+        train_ds, steps = tdata.training_stream(
+            config["dataset"], split, batch_size=global_batch, labels=config["num_labels"] == "all",
+            binarize=config["binarize"], seed=config["seed"], start_epoch=start_epoch,
         )
     x_test, y_test = split_arrays(config)
     val_split = validation_split(config)
@@ -516,7 +524,7 @@ def train(config, run_dir, verbose=1, time_limit=None):
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
     ]
     model.fit(
-        train_ds, epochs=config["epochs"], validation_data=val_ds,
+        train_ds, epochs=config["epochs"], steps_per_epoch=steps, validation_data=val_ds,
         callbacks=callbacks, verbose=verbose,
     )
     timed_out = timer is not None and timer.stopped_epoch is not None
