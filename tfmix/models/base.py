@@ -230,8 +230,20 @@ class MixtureVAE(keras.Model):
         return tf.broadcast_to(eye, tf.concat([batch_shape, tf.shape(eye)], 0))
 
     def _noise_seed(self):
-        """A fresh stateless seed per step, distinct on each replica."""
-        seed = tf.cast(self.seed_generator.next(), tf.int32)
+        """A fresh stateless seed for each sampling op, distinct on each replica.
+
+        In `train_step` the seeds are a function of (`seed`, the optimizer's
+        step, the op's place in the step) only, so a run resumed from a
+        checkpoint (which restores the step count but not a
+        `SeedGenerator`'s state) draws the noise the uninterrupted run would
+        have drawn; elsewhere they come from the model's `SeedGenerator`.
+        """
+        step_key = getattr(self, "_step_key", None)
+        if step_key is not None:
+            seed = tf.random.experimental.stateless_fold_in(step_key, self._step_draws)
+            self._step_draws += 1  # at trace time: one distinct key per sampling op
+        else:
+            seed = tf.cast(self.seed_generator.next(), tf.int32)
         ctx = tf.distribute.get_replica_context()
         if ctx is not None and ctx.num_replicas_in_sync > 1:
             seed = tf.random.experimental.stateless_fold_in(
@@ -308,8 +320,16 @@ class MixtureVAE(keras.Model):
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, data):
+        base = (tf.constant([self.seed, 0x7EA1], tf.int32) if self.seed is not None
+                else tf.cast(self.seed_generator.next(), tf.int32))
+        self._step_key = tf.random.experimental.stateless_fold_in(
+            base, tf.cast(self.optimizer.iterations, tf.int32))
+        self._step_draws = 0
         with tf.GradientTape() as tape:
-            loss, logs = self._objective(data, training=True)
+            try:
+                loss, logs = self._objective(data, training=True)
+            finally:
+                self._step_key = None
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = loss / tf.cast(replicas, loss.dtype)
         grads = tape.gradient(scaled, self.trainable_variables)
