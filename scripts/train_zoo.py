@@ -1,6 +1,7 @@
 """Train a zoo preset's recipe (resumable: rerun the same command after a kill).
 
     python scripts/train_zoo.py gmvae_fashion_mnist --runs-dir ~/tfmix-runs/zoo [--epochs N] [--seed S]
+    python scripts/train_zoo.py gmvae_mnist --run-dir ~/tfmix-runs/campaign/gmvae_mnist_seed0 --seed 0
 
 Then publish it with `python scripts/publish_zoo.py PRESET --run RUN_DIR`.
 """
@@ -12,7 +13,9 @@ import os
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("preset")
-    p.add_argument("--runs-dir", required=True)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--runs-dir", help="the run goes to RUNS_DIR/<preset>_seed<seed>")
+    where.add_argument("--run-dir", help="the run directory itself")
     p.add_argument("--epochs", type=int, help="default: the recipe's")
     p.add_argument("--seed", type=int, help="default: the recipe's")
     p.add_argument("--threads", type=int, default=0, help="TF threads (0: all cores)")
@@ -38,7 +41,7 @@ def main():
         patience=recipe.get("patience"), clip_norm=recipe.get("clip_norm"),
         warmup_epochs=recipe.get("warmup_epochs", 0),
     )
-    run_dir = os.path.join(args.runs_dir, f"{args.preset}_seed{seed}")
+    run_dir = args.run_dir or os.path.join(args.runs_dir, f"{args.preset}_seed{seed}")
     training.train(config, run_dir, verbose=2, time_limit=args.time_limit)
     print(f"trained {args.preset}: {run_dir}")
 

@@ -1,0 +1,319 @@
+"""The zoo campaign (issue 19): one command trains the queued presets.
+
+    # start the queue for H hours (returns at once; the queue runs in the background)
+    python scripts/campaign.py run --hours 2.5 [--runs-dir ~/tfmix-runs/campaign]
+    python scripts/campaign.py status            # epochs done per run, what is running
+    python scripts/campaign.py pause | resume    # SIGSTOP / SIGCONT the whole queue (benchmarks, CI)
+    python scripts/campaign.py save              # copy every run's resumable state into zoo/campaign/
+
+`run` snapshots the committed code (`git archive HEAD`) under the runs
+directory and trains from that snapshot (PYTHONPATH), so that editing the
+work tree never changes a running job. It keeps as many trainings going as
+there are cores (one TF thread each), each resuming where it stopped
+(`tfmix.training.train`: the same run directory, the same data per epoch),
+in the order of `QUEUE`, and stops them cleanly: each invocation gets a
+time limit that ends its last epoch before the hours run out.
+
+A run's directory lives outside the repository; `save` copies what a
+resume needs (`run.json`, `progress.json`, `log.csv`, the Keras
+`backup/` state with the optimizer, the early-stopping state) into
+`zoo/campaign/<run>/`, one copy per run, and `run` restores a run from there
+when its directory is missing (a new machine). Published presets are made
+from finished runs with `scripts/publish_zoo.py`.
+"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_RUNS = os.path.join(os.path.expanduser("~"), "tfmix-runs", "campaign")
+SAVED = os.path.join(REPO, "zoo", "campaign")
+#: what a run directory needs to resume exactly (BackupAndRestore state included)
+RESUME_FILES = ("run.json", "progress.json", "log.csv", "backup/latest.weights.h5",
+                "backup/training_metadata.json", "best.weights.h5", "early_stopping.json",
+                "labelled_indices.npy")
+#: one of Shu's epochs is 500 steps of 100 images; ours is one pass over 60,000
+SHU_EPOCH = 50000 / 60000
+
+
+def shu_epochs(n):
+    """Our epochs (60,000 images) covering `n` of Shu's (50,000)."""
+    return int(-(-n * SHU_EPOCH // 1))
+
+
+#: The queue, in priority order (issue 19). `seed="best"` continues the
+#: seed of `among` with the lowest training -ELBO once all of them are done.
+QUEUE = [
+    {"run": "gmvae_mnist_seed0", "preset": "gmvae_mnist", "seed": 0, "epochs": shu_epochs(300)},
+    {"run": "gmvae_mnist_seed1", "preset": "gmvae_mnist", "seed": 1, "epochs": shu_epochs(300)},
+    {"run": "gmvae_mnist_seed2", "preset": "gmvae_mnist", "seed": 2, "epochs": shu_epochs(300)},
+    {"run": "gmvae_mnist_best", "preset": "gmvae_mnist", "seed": "best", "epochs": shu_epochs(1000),
+     "among": ["gmvae_mnist_seed0", "gmvae_mnist_seed1", "gmvae_mnist_seed2"]},
+    {"run": "gmvae_fashion_mnist_seed0", "preset": "gmvae_fashion_mnist", "seed": 0, "epochs": shu_epochs(1000)},
+]
+
+
+def read_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def epochs_done(run_dir):
+    meta = read_json(os.path.join(run_dir, "backup", "training_metadata.json"), {})
+    return int(meta.get("epoch", 0))
+
+
+def training_neg_elbo(run_dir, last=10):
+    """Mean training -ELBO (the `neg_elbo` column of log.csv) over the last
+    `last` epochs: the seed-selection criterion (no test labels)."""
+    path = os.path.join(run_dir, "log.csv")
+    with open(path) as f:
+        rows = {int(r["epoch"]): r for r in csv.DictReader(f)}  # a resume may repeat an epoch
+    values = [float(rows[e]["neg_elbo"]) for e in sorted(rows)[-last:]]
+    return sum(values) / len(values)
+
+
+def run_dir_of(runs_dir, job):
+    return os.path.join(runs_dir, job["run"])
+
+
+def resolve(job, runs_dir):
+    """(preset, seed, source run dir to start from or None) of a job; None if it is not ready."""
+    if job["seed"] != "best":
+        return job["seed"], None
+    dirs = [os.path.join(runs_dir, r) for r in job["among"]]
+    chosen = os.path.join(runs_dir, job["run"], "chosen.json")
+    if os.path.exists(chosen):
+        c = read_json(chosen)
+        return c["seed"], None
+    want = next(j["epochs"] for j in QUEUE if j["run"] == job["among"][0])
+    if any(epochs_done(d) < want for d in dirs):
+        return None
+    scores = {d: training_neg_elbo(d) for d in dirs}
+    best = min(scores, key=scores.get)
+    return read_json(os.path.join(best, "run.json"))["seed"], (best, scores)
+
+
+def restore(job, runs_dir):
+    """A missing run directory comes back from its saved copy in zoo/campaign/."""
+    src, dst = os.path.join(SAVED, job["run"]), run_dir_of(runs_dir, job)
+    if os.path.isdir(dst) or not os.path.isdir(src):
+        return False
+    for name in RESUME_FILES:
+        if os.path.exists(os.path.join(src, name)):
+            os.makedirs(os.path.dirname(os.path.join(dst, name)), exist_ok=True)
+            shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
+    return True
+
+
+def snapshot(runs_dir):
+    """The committed code, unpacked once per commit; returns its directory."""
+    sha = subprocess.check_output(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], text=True).strip()
+    code = os.path.join(runs_dir, "code", sha)
+    if not os.path.isdir(code):
+        tmp = code + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        archive = subprocess.run(["git", "-C", REPO, "archive", "HEAD", "tfmix", "scripts"],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        os.rename(tmp, code)
+    return code
+
+
+def start_job(job, seed, code, runs_dir, minutes, threads, log):
+    run_dir = run_dir_of(runs_dir, job)
+    os.makedirs(run_dir, exist_ok=True)
+    cmd = [sys.executable, os.path.join(code, "scripts", "train_zoo.py"), job["preset"],
+           "--run-dir", run_dir, "--seed", str(seed), "--epochs", str(job["epochs"]),
+           "--threads", str(threads), "--time-limit", f"{minutes:.1f}"]
+    env = dict(os.environ, PYTHONPATH=code, TF_CPP_MIN_LOG_LEVEL="2")
+    env.setdefault("TFDS_DATA_DIR", os.path.join(os.path.dirname(REPO), "shared", "tensorflow_datasets"))
+    out = open(os.path.join(run_dir, "campaign.log"), "a")
+    out.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
+    out.flush()
+    log(f"start {job['run']} (seed {seed}, to epoch {job['epochs']}, from {epochs_done(run_dir)}, "
+        f"{minutes:.0f} min, {threads} thread(s))")
+    return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=run_dir)
+
+
+def epoch_minutes(run_dir, default=5.0):
+    p = read_json(os.path.join(run_dir, "progress.json"), {})
+    if p.get("epochs_done") and p.get("wall_time_s"):
+        return p["wall_time_s"] / 60 / p["epochs_done"]
+    return default
+
+
+def cmd_serve(args):
+    """The queue itself (what `run` starts in the background)."""
+    runs_dir, deadline = args.runs_dir, time.time() + 3600 * args.hours
+    code = snapshot(runs_dir)
+    logf = open(os.path.join(runs_dir, "campaign.log"), "a")
+
+    def log(msg):
+        logf.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+        logf.flush()
+
+    log(f"queue started for {args.hours} h with code {code}, {args.jobs} slot(s)")
+    running = {}  # run name -> Popen
+    stopping = []
+
+    def stop(signum, frame):
+        stopping.append(signum)
+        for p in running.values():
+            p.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    while True:
+        for name, p in list(running.items()):
+            if p.poll() is not None:
+                log(f"{name} exited with {p.returncode} at epoch {epochs_done(os.path.join(runs_dir, name))}")
+                del running[name]
+        if stopping and not running:
+            break
+        free = args.jobs - len(running)
+        if free > 0 and not stopping:
+            for job in QUEUE:
+                if free == 0:
+                    break
+                run_dir = run_dir_of(runs_dir, job)
+                if job["run"] in running:
+                    continue
+                if restore(job, runs_dir):
+                    log(f"restored {job['run']} from {SAVED} at epoch {epochs_done(run_dir)}")
+                if epochs_done(run_dir) >= job["epochs"] or os.path.exists(os.path.join(run_dir, "failed")):
+                    continue
+                resolved = resolve(job, runs_dir)
+                if resolved is None:
+                    continue
+                seed, source = resolved
+                if source is not None:  # continue the chosen seed's run in a directory of its own
+                    best, scores = source
+                    os.makedirs(run_dir, exist_ok=True)
+                    for fname in RESUME_FILES:
+                        if os.path.exists(os.path.join(best, fname)):
+                            os.makedirs(os.path.dirname(os.path.join(run_dir, fname)), exist_ok=True)
+                            shutil.copyfile(os.path.join(best, fname), os.path.join(run_dir, fname))
+                    with open(os.path.join(run_dir, "chosen.json"), "w") as f:
+                        json.dump({"seed": seed, "from": best, "training_neg_elbo_last10": scores}, f, indent=2)
+                    log(f"{job['run']}: seed {seed} chosen by training -ELBO {scores}")
+                minutes = (deadline - time.time()) / 60 - 1.5 * epoch_minutes(run_dir) - 2
+                if minutes < 1:
+                    continue
+                threads = max(1, (os.cpu_count() or 2) // args.jobs)
+                running[job["run"]] = start_job(job, seed, code, runs_dir, minutes, threads, log)
+                free -= 1
+            if not running:
+                log("nothing left to run in the time remaining")
+                break
+        time.sleep(10)
+    log("queue stopped")
+
+
+def pid_file(runs_dir):
+    return os.path.join(runs_dir, "campaign.pid")
+
+
+def cmd_run(args):
+    os.makedirs(args.runs_dir, exist_ok=True)
+    pid = read_json(pid_file(args.runs_dir))
+    if pid and _alive(pid["pid"]):
+        sys.exit(f"a campaign queue is already running (pid {pid['pid']}); `status`, `pause` or `stop` it")
+    cmd = [sys.executable, os.path.abspath(__file__), "serve", "--hours", str(args.hours),
+           "--runs-dir", args.runs_dir, "--jobs", str(args.jobs)]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(args.runs_dir, "campaign.err"), "a"))
+    with open(pid_file(args.runs_dir), "w") as f:
+        json.dump({"pid": proc.pid, "started": time.time(), "hours": args.hours}, f)
+    print(f"campaign queue started (process group {proc.pid}) for {args.hours} h; log: "
+          f"{os.path.join(args.runs_dir, 'campaign.log')}")
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def _signal(args, sig, what):
+    pid = read_json(pid_file(args.runs_dir))
+    if not pid or not _alive(pid["pid"]):
+        sys.exit("no campaign queue is running")
+    os.killpg(pid["pid"], sig)
+    print(f"{what} campaign process group {pid['pid']}")
+
+
+def cmd_status(args):
+    pid = read_json(pid_file(args.runs_dir))
+    print(f"queue: {'running, pid ' + str(pid['pid']) if pid and _alive(pid['pid']) else 'not running'}")
+    print(f"{'run':<28} {'epochs':>9} {'min/epoch':>9}  last test acc (Hungarian)")
+    for job in QUEUE:
+        d = run_dir_of(args.runs_dir, job)
+        p = read_json(os.path.join(d, "progress.json"), {})
+        acc = p.get("last_logs", {}).get("test_acc_hungarian")
+        acc = f"{100 * acc:.1f}%" if acc is not None else ""
+        print(f"{job['run']:<28} {epochs_done(d):>4}/{job['epochs']:<4} {epoch_minutes(d, 0):>9.2f}  {acc}")
+
+
+def cmd_save(args):
+    """Copies each run's resumable state into zoo/campaign/<run>/ (atomically per run)."""
+    for job in QUEUE:
+        d = run_dir_of(args.runs_dir, job)
+        if not epochs_done(d):
+            continue
+        dst = os.path.join(SAVED, job["run"])
+        tmp = dst + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        for name in RESUME_FILES + ("chosen.json",):
+            if os.path.exists(os.path.join(d, name)):
+                os.makedirs(os.path.dirname(os.path.join(tmp, name)), exist_ok=True)
+                shutil.copyfile(os.path.join(d, name), os.path.join(tmp, name))
+        old = dst + ".old"
+        if os.path.isdir(dst):
+            os.rename(dst, old)
+        os.rename(tmp, dst)
+        shutil.rmtree(old, ignore_errors=True)
+        print(f"saved {job['run']} at epoch {epochs_done(d)} to {dst}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name, func in (("run", cmd_run), ("serve", cmd_serve), ("status", cmd_status),
+                       ("save", cmd_save), ("pause", None), ("resume", None), ("stop", None)):
+        s = sub.add_parser(name)
+        s.add_argument("--runs-dir", default=DEFAULT_RUNS)
+        if name in ("run", "serve"):
+            s.add_argument("--hours", type=float, required=True)
+            s.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
+                           help="trainings at once (default: one per core)")
+        s.set_defaults(func=func)
+    args = p.parse_args(argv)
+    if args.cmd == "pause":
+        return _signal(args, signal.SIGSTOP, "paused")
+    if args.cmd == "resume":
+        return _signal(args, signal.SIGCONT, "resumed")
+    if args.cmd == "stop":
+        _signal(args, signal.SIGCONT, "resumed")
+        pid = read_json(pid_file(args.runs_dir))
+        os.kill(pid["pid"], signal.SIGTERM)
+        print("asked the queue to stop: each training is interrupted now and resumes from its last "
+              "finished epoch (the epoch in progress is lost)")
+        return
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
