@@ -1,7 +1,11 @@
-"""Judged conditional generation of trained runs: for each cluster / class
-y, the share of images generated from y that the dataset's judge CNN
-(`zoo/judge_<dataset>`, `scripts/train_judge.py`) assigns to the class
-matched to y.
+"""Judged conditional generation of trained runs, three measures from one
+set of samples per cluster / class y (`tfmix.metrics.generation_report`):
+judged generation (the share of images generated from y that the dataset's
+judge CNN, `zoo/judge_<dataset>` from `scripts/train_judge.py`, assigns to
+the class matched to y through q(y|x) on the test set), generation purity
+(the judge's labels matched one-to-one to the y on the samples themselves)
+and self-consistency (the share that the model's own q(y|x) assigns back
+to y).
 
     python scripts/judge_generation.py NAME=RUN_DIR [NAME=RUN_DIR ...] [--per-cluster 100] [--json out.json]
 
@@ -38,21 +42,22 @@ def main(argv=None):
             judges[config["dataset"]] = metrics.load_judge(config["dataset"])
         judge = judges[config["dataset"]]
         x_test, y_test = training.split_arrays(config)
-        acc, per = metrics.conditional_generation_accuracy(
-            model, judge, x_test, y_test, per_cluster=args.per_cluster, seed=0)
+        report = metrics.generation_report(model, judge, x_test, y_test, per_cluster=args.per_cluster, seed=0)
         progress = read_json(os.path.join(run, training.PROGRESS_FILE))
         results["runs"][name] = {
             "run": run, "model": config["model"], "dataset": config["dataset"], "num_labels": config["num_labels"],
-            "epochs": progress.get("epochs_done"), "judged_generation": acc, "judged_generation_per_cluster": per,
+            "epochs": progress.get("epochs_done"), **report,
         }
         print(json.dumps({name: results["runs"][name]}))
     if args.json:
         atomic_write_json(args.json, results)
-    print(f"\n| run | model | labels | epochs | judged generation ({args.per_cluster} per y) | per y |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n| run | model | labels | epochs | judged generation ({args.per_cluster} per y) | "
+          "generation purity | self-consistency | judged, per y |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in results["runs"].items():
         per = " ".join(f"{100 * a:.0f}" for a in r["judged_generation_per_cluster"])
-        print(f"| {name} | {r['model']} | {r['num_labels']} | {r['epochs']} | {100 * r['judged_generation']:.1f}% | {per} |")
+        print(f"| {name} | {r['model']} | {r['num_labels']} | {r['epochs']} | {100 * r['judged_generation']:.1f}% | "
+              f"{100 * r['generation_purity']:.1f}% | {100 * r['self_consistency']:.1f}% | {per} |")
     return results
 
 

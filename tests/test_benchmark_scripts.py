@@ -79,7 +79,10 @@ def test_judge_generation_per_cluster(tmp_path, capsys):
     per = r["judged_generation_per_cluster"]
     assert len(per) == 10 and all(3 * a == pytest.approx(round(3 * a)) and 0 <= a <= 1 for a in per)
     assert r["judged_generation"] == pytest.approx(sum(per) / 10)
-    assert "| c0 | cagem | 0 | 1 |" in capsys.readouterr().out
+    assert 0 <= r["generation_purity"] <= 1 and len(r["generation_purity_per_cluster"]) == 10
+    assert r["self_consistency"] == pytest.approx(sum(r["self_consistency_per_cluster"]) / 10)
+    table = capsys.readouterr().out
+    assert "| c0 | cagem | 0 | 1 |" in table and "generation purity | self-consistency" in table
     with pytest.raises(SystemExit):
         _script("judge_generation").main([f"c0={run}", "--per-cluster", "0"])
     with pytest.raises(SystemExit):

@@ -121,3 +121,52 @@ def test_published_judge_is_accurate_and_serves(dataset, target):
     probs = served.signatures["serving_default"](tf.constant(x[:8]))
     (out,) = probs.values()
     np.testing.assert_allclose(out.numpy(), judge.predict(x[:8], verbose=0), atol=1e-5)
+
+
+class _CodedModel:
+    """A stand-in model whose samples of y carry y in their first pixel;
+    `cluster_probs` reads it back, except that y = 2 is read as 0."""
+
+    num_clusters, labelled = 3, False
+
+    def generate(self, cluster, n, seed=0):
+        x = np.zeros((n, 28, 28, 1), np.float32)
+        x[:, 0, 0, 0] = (cluster + 1) / 10
+        return x
+
+    def cluster_probs(self, x):
+        code = np.rint(np.asarray(x).reshape(len(x), -1)[:, 0] * 10).astype(int) - 1
+        code = np.where(code == 2, 0, code)
+        return np.eye(3)[np.clip(code, 0, 2)]
+
+
+class _CodeJudge:
+    """Labels a coded sample of y with class `classes[y]`; real (uncoded) images with 0."""
+
+    def __init__(self, classes):
+        self.classes = np.asarray(classes)
+
+    def predict(self, x, batch_size=None, verbose=0):
+        code = np.rint(x.reshape(len(x), -1)[:, 0] * 10).astype(int) - 1
+        return np.eye(4)[np.where(code >= 0, self.classes[np.clip(code, 0, 2)], 0)]
+
+
+def test_generation_purity_and_self_consistency_do_not_depend_on_the_clustering():
+    """Each y generates one class cleanly (purity 1) although the test-set
+    matching of q(y|x) maps every y to the wrong class (judged generation
+    0); q(y|x) reads y = 2's samples as 0 (self-consistency 2/3). Catches a
+    purity that reuses the test-set map and a self-consistency that reads
+    the judge."""
+    model = _CodedModel()
+    x_test = np.stack([model.generate(c, 1)[0] for c in (0, 1, 2, 0, 1, 2)])
+    y_test = np.array([1, 2, 0, 1, 2, 0])  # q(y|x) clusters 0, 1, 0: mapped to 1, 2 (cluster 2 unused: -1)
+    report = metrics.generation_report(model, _CodeJudge([3, 1, 2]), x_test, y_test, per_cluster=4)
+    assert report["judged_generation"] == 0.0
+    assert report["generation_purity"] == 1.0 and report["generation_purity_per_cluster"] == [1.0, 1.0, 1.0]
+    assert report["self_consistency"] == pytest.approx(2 / 3)
+    assert report["self_consistency_per_cluster"] == [1.0, 1.0, 0.0]
+    # two y generating the same class: one of them is unmatched
+    report = metrics.generation_report(model, _CodeJudge([1, 1, 2]), x_test, y_test, per_cluster=4)
+    assert report["generation_purity"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="per_cluster"):
+        metrics.generation_report(model, _CodeJudge([1, 1, 2]), x_test, y_test, per_cluster=0)

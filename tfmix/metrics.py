@@ -14,7 +14,9 @@
 - The judge: `judge_cnn()` is the small CNN trained once on a real training
   set (`scripts/train_judge.py`, published as `zoo/judge_<dataset>/`);
   `load_judge(dataset)` loads it and `conditional_generation_accuracy(...)`
-  scores a model's per-cluster samples with it.
+  scores a model's per-cluster samples with it; `generation_report(...)`
+  adds the two measures that do not depend on the clustering of real
+  images: generation purity and self-consistency.
 """
 
 import os
@@ -191,3 +193,49 @@ def conditional_generation_accuracy(model, judge, x_test, y_test, per_cluster=10
         x = model.generate(c, int(per_cluster), seed=seed + c)
         per.append(float(np.mean(judge_labels(judge, x) == mapping[c])))
     return float(np.mean(per)), per
+
+
+def generation_report(model, judge, x_test, y_test, per_cluster=100, seed=0):
+    """Three measures of conditional generation, from one set of samples
+    (`per_cluster` images of each y, `model.generate(y, n, seed=seed + y)`):
+
+    - `judged_generation`: `conditional_generation_accuracy`, the share of
+      samples of y that the judge assigns to the class matched to y through
+      q(y|x) on the test set (so it cannot exceed the clustering accuracy);
+    - `generation_purity`: the judge's labels of the samples matched
+      one-to-one to the y by Hungarian matching on those same samples: how
+      cleanly each y generates one class, whatever q(y|x) does on real data
+      (with K > classes the extra y count as wrong);
+    - `self_consistency`: the share of samples of y that the model's own
+      `cluster_probs` assigns back to y.
+
+    Returns a dict with these and their per-y lists (`*_per_cluster`).
+
+    Example:
+    >>> report = generation_report(model, load_judge("mnist"), x_test, y_test)  # doctest: +SKIP
+    >>> report["generation_purity"], report["self_consistency"]  # doctest: +SKIP
+    """
+    if int(per_cluster) < 1:
+        raise ValueError(f"`per_cluster` must be >= 1, got {per_cluster}")
+    K, n = model.num_clusters, int(per_cluster)
+    if getattr(model, "labelled", False):  # trained with labels: cluster c is class c
+        mapping = np.arange(K)
+    else:
+        mapping = cluster_to_label_map(np.asarray(y_test), model.cluster_probs(x_test).argmax(-1), "hungarian")
+        mapping = np.concatenate([mapping, np.full(K - len(mapping), -1)]) if len(mapping) < K else mapping
+    judged, back = [], []
+    for c in range(K):
+        x = model.generate(c, n, seed=seed + c)
+        judged.append(judge_labels(judge, x))
+        back.append(np.asarray(model.cluster_probs(x)).argmax(-1))
+    category = np.repeat(np.arange(K), n)
+    labels = np.concatenate(judged)
+    purity_map = cluster_to_label_map(labels, category, "hungarian")
+    return {
+        "judged_generation": float(np.mean([np.mean(j == mapping[c]) for c, j in enumerate(judged)])),
+        "judged_generation_per_cluster": [float(np.mean(j == mapping[c])) for c, j in enumerate(judged)],
+        "generation_purity": cluster_accuracy(labels, category, "hungarian"),
+        "generation_purity_per_cluster": [float(np.mean(j == purity_map[c])) for c, j in enumerate(judged)],
+        "self_consistency": float(np.mean(np.concatenate(back) == category)),
+        "self_consistency_per_cluster": [float(np.mean(b == c)) for c, b in enumerate(back)],
+    }
