@@ -71,14 +71,53 @@ def test_two_classifiers_are_distributions(binary_images):
     assert model.classify(binary_images[:5]).shape == (5,)
 
 
-def test_generation_is_conditioned_on_y():
+def _sharp_py(model, scale=20.0):
+    """Makes p(y|z2) depend strongly on z2 (an untrained one is nearly flat,
+    and then p(z2|y) is close to p(z2) whatever the sampler does)."""
+    kernel, bias = model.py_logits.get_weights()
+    model.py_logits.set_weights([kernel * scale, bias])
+
+
+def test_generation_draws_z2_from_p_z2_given_y():
+    """With a 1-dimensional z2, the z2 that `generate(cluster=y)` uses follow
+    p(z2|y) = p(y|z2) p(z2) / p(y), computed on a grid: their mean, standard
+    deviation and CDF at three points. Fails for z2 ~ p(z2), which ignores
+    that y depends on z2 (the earlier sampler)."""
+    model = tiny_model("cagem", top_latent_dim=1)
+    _sharp_py(model)
+    grid = np.linspace(-6, 6, 4001)[:, None].astype(np.float32)
+    log_post = log_softmax(model.p_y_logits(tf.constant(grid)).numpy(), -1) + norm.logpdf(grid)  # [G, K]
+    post = np.exp(log_post - log_post.max(0))
+    post /= post.sum(0)
+    n = 4000
+    means = []
+    for y in range(4):
+        z2 = model.sample_z2_given_y(tf.fill([n], y), tf.constant([3, y])).numpy()[:, 0]
+        mean = float((post[:, y] * grid[:, 0]).sum())
+        sd = float(np.sqrt((post[:, y] * (grid[:, 0] - mean) ** 2).sum()))
+        se = sd / np.sqrt(n)
+        assert abs(z2.mean() - mean) < 5 * se + 0.02, (y, z2.mean(), mean)
+        assert abs(z2.std() - sd) < 0.05 * sd + 0.02
+        cdf = np.cumsum(post[:, y])
+        for q in (0.25, 0.5, 0.75):
+            at = grid[np.searchsorted(cdf, q), 0]
+            assert abs(np.mean(z2 <= at) - q) < 0.03
+        means.append(mean)
+    assert max(means) - min(means) > 0.5  # the test has teeth: p(z2|y) differs between y
+
+
+def test_generation_is_conditioned_on_y_and_stateless():
     model = tiny_model("cagem")
-    gen = model.generate(np.arange(4, dtype=np.int32), seed=7).reshape(4, -1)
+    clusters = np.arange(4, dtype=np.int32)
+    gen = model.generate(clusters, seed=7).reshape(4, -1)
+    np.testing.assert_array_equal(gen, model.generate(clusters, seed=7).reshape(4, -1))
     seed = tf.constant([7, 0])
-    z2 = tf.random.stateless_normal([4, 2], seed=seed)
+    z2 = model.sample_z2_given_y(tf.constant(clusters), seed)
     y1 = tf.eye(4)
     z1 = model.p_z1(z2, y1).sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
     np.testing.assert_allclose(gen, tf.sigmoid(model.decoder(z1, y1)).numpy(), atol=1e-5)
+    same_seed = model.generate(np.zeros(4, np.int32), seed=7).reshape(4, -1)
+    assert not np.allclose(gen[1:], same_seed[1:])  # the same seed, other clusters: other images
 
 
 def test_bad_arguments():
@@ -88,7 +127,7 @@ def test_bad_arguments():
         tfmix.CaGeM(top_latent_dim=0)
 
 
-def test_kl_warmup_scales_only_the_kl_terms(binary_images):
+def test_kl_warmup_scales_only_the_continuous_kl_terms(binary_images):
     from tfmix.training import KLWarmUp
 
     model = tiny_model("cagem", labelled=True)
@@ -99,9 +138,9 @@ def test_kl_warmup_scales_only_the_kl_terms(binary_images):
     warm.on_epoch_begin(0)
     assert float(model.kl_scale) == 0.25
     t = model.unlabelled_terms(x)
-    kl = t["kl_z1"] + t["kl_z2"] + t["kl_y"]
-    np.testing.assert_allclose(t["loss"], t["reconstruction"] + 0.25 * kl, rtol=1e-5)
-    np.testing.assert_allclose(t["neg_elbo"], t["reconstruction"] + kl, rtol=1e-5)
+    kl = t["kl_z1"] + t["kl_z2"]  # only the continuous KLs: kl_y holds the entropy of q(y)
+    np.testing.assert_allclose(t["loss"], t["reconstruction"] + 0.25 * kl + t["kl_y"], rtol=1e-5)
+    np.testing.assert_allclose(t["neg_elbo"], t["reconstruction"] + kl + t["kl_y"], rtol=1e-5)
     t = model.labelled_terms(x, y)
     np.testing.assert_allclose(
         t["loss"], t["reconstruction"] + 0.25 * (t["kl_z1"] + t["kl_z2"]) + t["log_p_y"], rtol=1e-5)

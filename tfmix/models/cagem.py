@@ -15,11 +15,18 @@ Labelled points use their y: -ELBO(x, y) plus `classification_weight` x
 -log q(y|x) from above).
 
 KL warm-up (the paper trains with a warm-up of the KL terms): the minimised
-loss is reconstruction + beta x (the KL terms), beta = `kl_scale` (a
-non-trainable variable, 1 by default; `tfmix.training.KLWarmUp` raises it
-linearly from 0 to 1, `tfmix train cagem --warmup-epochs N`); the logged
-`neg_elbo` is always the ELBO. For labelled points the scaled terms are the
-KLs on z1 and z2; -log p(y|z2) and the classification term are not scaled.
+loss is reconstruction + beta x (KL(z1) + KL(z2)) + the y terms, beta =
+`kl_scale` (a non-trainable variable, 1 by default;
+`tfmix.training.KLWarmUp` raises it linearly from 0 to 1, `tfmix train
+cagem --warmup-epochs N`); the logged `neg_elbo` is always the ELBO. Only
+the continuous KLs are scaled: `kl_y` = E_q[log q(y|z1,x) - log p(y|z2)]
+holds the entropy of q(y), and scaling it down rewards a winner-take-all
+q(y) (how CaGeM-0 collapsed with the earlier, all-terms warm-up). For
+labelled points -log p(y|z2) and the classification term are not scaled.
+
+Conditional generation samples p(x|y) = E_p(z2|y)[...]: z2 ~ p(z2|y),
+proportional to p(y|z2) p(z2), by sampling-importance-resampling (one of
+`GENERATION_CANDIDATES` draws from p(z2), resampled with weights p(y|z2)).
 
 Two classifiers: q(y|x) = E_q(z1|x)[q(y|z1, x)] (`cluster_probs`,
 `classify`) and p(y|x) ~ E_q(z2|x)[p(y|z2)] (`generative_classifier`), both
@@ -35,6 +42,8 @@ from tfmix.networks import ConditionalMLP, Decoder, GaussianHead, MLP, head
 
 #: z1 samples of the Monte Carlo classifiers (fixed seed: deterministic).
 CLASSIFIER_SAMPLES = 10
+#: draws from p(z2) per sample of p(z2|y) (sampling-importance-resampling)
+GENERATION_CANDIDATES = 1024
 
 
 @keras.saving.register_keras_serializable(package="tfmix")
@@ -123,7 +132,7 @@ class CaGeM(MixtureVAE):
         kl_y = w(log_q + nlp_y)
         rec, kl_z2 = w(rec), w(kl_z2)
         beta = tf.cast(self.kl_scale, tf.float32)
-        return {"neg_elbo": rec + kl_z1 + kl_z2 + kl_y, "loss": rec + beta * (kl_z1 + kl_z2 + kl_y),
+        return {"neg_elbo": rec + kl_z1 + kl_z2 + kl_y, "loss": rec + beta * (kl_z1 + kl_z2) + kl_y,
                 "reconstruction": rec, "kl_z1": kl_z1, "kl_z2": kl_z2, "kl_y": kl_y}
 
     def labelled_terms(self, x, y, training=False):
@@ -175,10 +184,20 @@ class CaGeM(MixtureVAE):
                                          self._all_y(tf.shape(x)[:1])))
         return tf.einsum("bk,bkd->bd", probs, x_mean)
 
+    def sample_z2_given_y(self, clusters, seed, candidates=GENERATION_CANDIDATES):
+        """z2 ~ p(z2|y) for each y of `clusters` [N], by sampling-importance-
+        resampling: `candidates` draws from p(z2) = N(0, I), one kept with
+        probability proportional to p(y|z2). Stateless (`seed`, [2] int32);
+        [N, D2]."""
+        n, m = tf.shape(clusters)[0], int(candidates)
+        z2 = tf.random.stateless_normal([n, m, self.top_latent_dim], seed=seed)
+        log_w = tf.gather(tf.nn.log_softmax(self.p_y_logits(z2)), clusters, axis=-1, batch_dims=1)  # [N, M]
+        pick = D.categorical(log_w).sample(seed=tf.random.experimental.stateless_fold_in(seed, 2))
+        return tf.gather(z2, pick, axis=1, batch_dims=1)
+
     def generate_mean(self, clusters, seed):
-        """z2 ~ p(z2), z1 ~ p(z1|y = clusters, z2), x ~ p(x|y, z1)."""
-        n = tf.shape(clusters)[0]
-        z2 = tf.random.stateless_normal([n, self.top_latent_dim], seed=seed)
+        """z2 ~ p(z2|y = clusters) (`sample_z2_given_y`), z1 ~ p(z1|y, z2), x ~ p(x|y, z1)."""
+        z2 = self.sample_z2_given_y(clusters, seed)
         y1 = tf.one_hot(clusters, self.num_clusters, dtype=tf.float32)
         z1 = self.p_z1(z2, y1).sample(seed=tf.random.experimental.stateless_fold_in(seed, 1))
         return tf.sigmoid(self.decoder(z1, y1))
