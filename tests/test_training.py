@@ -121,3 +121,41 @@ def test_training_defaults_are_each_models_measured_fastest():
     assert vae.steps_per_execution == 10 and gmvae.steps_per_execution == 1
     mirrored = training.build_model(config("vae", model_kwargs=kwargs, strategy="mirrored"))
     assert mirrored.steps_per_execution == 1
+
+
+@pytest.mark.parametrize("name", ["m2", "cagem", "nvae"])
+def test_semi_supervised_loss_is_kingmas_j_alpha(name, binary_images):
+    """loss = mean_u U(x) + labelled_fraction x mean_l L(x, y) + alpha x
+    mean_l -log q(y|x), from the terms of the same step. Catches a labelled
+    ELBO weighted 1 beside the unlabelled one (the earlier per-batch
+    weighting, ~600x per labelled image with 100 labels)."""
+    import tensorflow as tf
+
+    model = tiny_model(name, labelled=True, labelled_fraction=0.01, classification_weight=0.1)
+    data = {"x": tf.constant(binary_images[:8]), "x_labelled": tf.constant(binary_images[8:12]),
+            "y_labelled": tf.constant([0, 1, 2, 3])}
+    loss, logs = model._objective(data, training=False)
+    want = (np.mean(logs["neg_elbo"]) + 0.01 * np.mean(logs["labelled_neg_elbo"])
+            + 0.1 * np.mean(logs["labelled_classification"]))
+    np.testing.assert_allclose(float(loss), want, rtol=1e-5)
+    # only labelled data (e.g. --labels all): the labelled mean has weight 1
+    loss, logs = model._objective({"x_labelled": data["x_labelled"], "y_labelled": data["y_labelled"]}, training=False)
+    np.testing.assert_allclose(
+        float(loss), np.mean(logs["labelled_neg_elbo"]) + 0.1 * np.mean(logs["labelled_classification"]), rtol=1e-5)
+    assert type(model).from_config(model.get_config()).labelled_fraction == 0.01
+    with pytest.raises(ValueError, match="labelled_fraction"):
+        tiny_model(name, labelled=True, labelled_fraction=0.0)
+
+
+@pytest.mark.mnist_data
+def test_semi_supervised_runs_default_to_j_alpha():
+    from tfmix import training
+
+    config = training.run_config("m2", "mnist", epochs=1, batch_size=100, seed=0, num_labels=100)
+    assert config["model_kwargs"] == {"labelled_fraction": 100 / 60000, "classification_weight": 0.1}
+    small = training.run_config("m2", "mnist", epochs=1, batch_size=100, seed=0, num_labels=20, limit=1000)
+    assert small["model_kwargs"]["labelled_fraction"] == 20 / 1000
+    old = training.run_config("m2", "mnist", epochs=1, batch_size=100, seed=0, num_labels=100,
+                              model_kwargs={"labelled_fraction": 1.0, "classification_weight": 1.0})
+    assert old["model_kwargs"] == {"labelled_fraction": 1.0, "classification_weight": 1.0}
+    assert training.run_config("nvae", "mnist", epochs=1, batch_size=100, seed=0, num_labels="all")["model_kwargs"] == {}

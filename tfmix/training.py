@@ -39,6 +39,9 @@ RESUMABLE_KEYS = ("epochs", "jit_compile")
 LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False, "clip_norm": None,
               "dtype_policy": "float32", "warmup_epochs": 0}
 DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+#: Kingma et al.'s alpha = 0.1 N, with the objective divided by N: the
+#: weight of the mean classification term of semi-supervised runs
+KINGMA_ALPHA = 0.1
 
 
 class ClusterEvaluation(keras.callbacks.Callback):
@@ -306,7 +309,11 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     `dtype_policy`: "mixed_bfloat16" runs the hidden layers in bfloat16 (the
     heads, densities and KLs stay float32; the weights are float32);
     `warmup_epochs`: KL warm-up over that many epochs (models with
-    `supports_warmup`, e.g. CaGeM; 0: none).
+    `supports_warmup`, e.g. CaGeM; 0: none). A semi-supervised run
+    (`num_labels` = N_l > 0) trains on Kingma et al.'s J^alpha by default:
+    `model_kwargs` gets `labelled_fraction` = N_l / N and
+    `classification_weight` = 0.1 unless it names them (1 and 1 give the
+    earlier per-batch weighting).
     """
     model_class = get_model_class(model)
     tdata.check_dataset(dataset)
@@ -342,6 +349,13 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
             f"--jit-compile applies to single-device runs only: XLA cannot be combined with the "
             f"{strategy!r} strategy on the CPU (no XLA collectives); drop one of the two"
         )
+    model_kwargs = dict(model_kwargs or {})
+    if isinstance(num_labels, int) and num_labels:
+        # Kingma et al.'s J^alpha unless told otherwise: every labelled and
+        # every unlabelled ELBO once per epoch, alpha = 0.1 N
+        n = tdata.split_size(dataset, "train") if limit is None else min(int(limit), tdata.split_size(dataset, "train"))
+        model_kwargs.setdefault("labelled_fraction", min(1.0, num_labels / n))
+        model_kwargs.setdefault("classification_weight", KINGMA_ALPHA)
     return {
         "model": model,
         "dataset": dataset,
@@ -352,7 +366,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         "learning_rate": float(learning_rate),
         "num_labels": num_labels,
         "limit": None if limit is None else int(limit),
-        "model_kwargs": dict(model_kwargs or {}),
+        "model_kwargs": model_kwargs,
         "strategy": strategy,
         "validation": validation,
         "patience": None if patience is None else int(patience),
@@ -423,8 +437,37 @@ def resumed_epoch(run_dir):
     return int(meta["epoch"]) if meta else 0
 
 
-def train(config, run_dir, verbose=1, time_limit=None):
+def init_from_preset(model, preset, config):
+    """Loads a zoo preset's weights into a fresh run's `model` and returns
+    the epochs its card counts (the run goes on from there). The preset must
+    hold the same model class and configuration (apart from the seed). A
+    preset stores no optimizer state (`publish` strips it): Adam restarts
+    its moments."""
+    from tfmix import presets
+
+    source = presets.load(preset, compile=False)
+    ours, theirs = dict(model.get_config()), dict(source.get_config())
+    for c in (ours, theirs):
+        for key in ("name", "seed", "trainable", "dtype"):
+            c.pop(key, None)
+    if type(source) is not type(model) or ours != theirs:
+        diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        raise ValueError(
+            f"--init-from {preset}: the preset is a {type(source).__name__} with other settings "
+            f"({', '.join(diff) or 'class'}) than this run's {type(model).__name__}")
+    model.set_weights(source.get_weights())
+    epochs = int(presets.card(preset).get("epochs") or 0)
+    if epochs >= config["epochs"]:
+        raise ValueError(f"--init-from {preset}: its card counts {epochs} epochs, not fewer than --epochs {config['epochs']}")
+    return epochs
+
+
+def train(config, run_dir, verbose=1, time_limit=None, init_from=None):
     """Trains (or resumes) the run `config` in `run_dir`; returns the model.
+
+    `init_from`: a preset name; a new run starts from its weights and
+    counts its card's epochs (`init_from_preset`); ignored when the run
+    directory already holds a resumable run.
 
     `time_limit`: minutes of training for this invocation; the epoch that
     ends past it is the last (with early stopping the best epoch's weights
@@ -474,6 +517,8 @@ def train(config, run_dir, verbose=1, time_limit=None):
     # the training data of epoch e depends on (seed, e) only, so a resumed
     # run sees what the uninterrupted run would have seen
     start_epoch = resumed_epoch(run_dir)
+    if init_from and not start_epoch:
+        start_epoch = init_from_preset(model, init_from, config)
     if config["num_labels"] and config["num_labels"] != "all":
         train_ds, idx = tdata.semi_supervised(
             config["dataset"], config["num_labels"], batch_size=global_batch,
@@ -524,7 +569,7 @@ def train(config, run_dir, verbose=1, time_limit=None):
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
     ]
     model.fit(
-        train_ds, epochs=config["epochs"], steps_per_epoch=steps, validation_data=val_ds,
+        train_ds, epochs=config["epochs"], initial_epoch=start_epoch, steps_per_epoch=steps, validation_data=val_ds,
         callbacks=callbacks, verbose=verbose,
     )
     timed_out = timer is not None and timer.stopped_epoch is not None

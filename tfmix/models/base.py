@@ -58,6 +58,15 @@ class MixtureVAE(keras.Model):
         classification_weight: weight of the classification term
             -log q(y|x) on labelled data (Kingma et al.'s alpha, applied to
             the mean over the labelled batch).
+        labelled_fraction: the weight of the labelled batch's mean ELBO
+            beside the unlabelled batch's mean ELBO. Kingma et al.'s
+            J^alpha counts every example's ELBO once per epoch: with the
+            labelled subset streamed beside the whole training split, that
+            is N_labelled / N, which `tfmix train --labels N` sets (with
+            `classification_weight=0.1`: alpha = 0.1 N with the objective
+            divided by N). 1 (the default) weighs the two batch means
+            equally, so that with 100 labels each labelled image counts
+            about 600 times as much per epoch as an unlabelled one.
         seed: seed of the sampling noise used in training.
     """
 
@@ -84,6 +93,7 @@ class MixtureVAE(keras.Model):
         hidden_units=(512, 512),
         labelled=False,
         classification_weight=1.0,
+        labelled_fraction=1.0,
         seed=None,
         **kwargs,
     ):
@@ -107,6 +117,9 @@ class MixtureVAE(keras.Model):
                 "`classification_weight` must be >= 0, got "
                 f"{classification_weight}"
             )
+        if not 0 < float(labelled_fraction) <= 1:
+            raise ValueError(f"`labelled_fraction` must be in (0, 1], got {labelled_fraction}")
+        self.labelled_fraction = float(labelled_fraction)
         self.image_shape = input_shape
         self.data_dim = int(np.prod(input_shape))
         self.num_clusters = int(num_clusters)
@@ -215,6 +228,7 @@ class MixtureVAE(keras.Model):
             hidden_units=list(self.hidden_units),
             labelled=self.labelled,
             classification_weight=self.classification_weight,
+            labelled_fraction=self.labelled_fraction,
             seed=self.seed,
         )
         return config
@@ -281,7 +295,9 @@ class MixtureVAE(keras.Model):
         if x_l is not None:
             y = tf.cast(tf.reshape(y_l, [-1]), tf.int32)
             terms = self.labelled_terms(self._flatten(x_l), y, training=training)
-            loss += tf.reduce_mean(terms.pop("loss", terms["neg_elbo"]))
+            labelled_loss = tf.reduce_mean(terms.pop("loss", terms["neg_elbo"]))
+            # beside unlabelled data: J^alpha's per-example weighting (see `labelled_fraction`)
+            loss += labelled_loss * (self.labelled_fraction if x_u is not None else 1.0)
             loss += self.classification_weight * tf.reduce_mean(
                 terms["classification"]
             )
