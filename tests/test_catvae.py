@@ -20,8 +20,30 @@ def test_prior_means_are_orthogonal_equidistant_blocks():
     np.testing.assert_array_equal(prior.stddev().numpy(), np.ones((5, 15)))
 
 
-def test_info_term_is_the_cross_entropy_of_re_encoded_samples():
-    model = tiny_model("infocatvae", info_weight=3.0)
+def test_info_term_is_the_hard_cross_entropy_of_stratified_prior_samples():
+    """The default (the authors' code): every category equally often,
+    z ~ N(mu_c, I) exactly, -log q(c|x~). Catches a relaxed or blended
+    code, a soft target and a sampler that skips categories."""
+    model = tiny_model("infocatvae", info_weight=3.0)  # K = 4, 8 samples: 2 per category
+    seed = tf.constant([5, 6])
+    c = model.info_codes(seed).numpy()
+    np.testing.assert_array_equal(c, np.eye(4)[[0, 1, 2, 3, 0, 1, 2, 3]])
+    info = model.info_term(seed).numpy()
+    z = model.prior_means()[[0, 1, 2, 3, 0, 1, 2, 3]] + tf.random.stateless_normal(
+        [8, 4], seed=tf.random.experimental.stateless_fold_in(seed, 1))
+    x_gen = tf.sigmoid(model.decoder(z))
+    log_q = tf.nn.log_softmax(model.cluster_logits(x_gen)).numpy()
+    np.testing.assert_allclose(info, -log_q[np.arange(8), [0, 1, 2, 3, 0, 1, 2, 3]], rtol=1e-5)
+    # exact N(mu_c, I): the latents of many samples of category c centre on mu_c with unit spread
+    big = tiny_model("infocatvae", info_samples=4000)
+    z = tf.matmul(big.info_codes(seed), tf.constant(big.prior_means())) + tf.random.stateless_normal([4000, 4], seed=seed)
+    np.testing.assert_allclose(z.numpy()[0::4].mean(0), big.prior_means()[0], atol=0.1)
+    with pytest.raises(ValueError, match="info_samples"):
+        tiny_model("infocatvae", info_samples=3)
+
+
+def test_relaxed_info_term_is_the_soft_cross_entropy_of_gumbel_softmax_codes():
+    model = tiny_model("infocatvae", info_weight=3.0, info_sampling="relaxed")
     seed = tf.constant([5, 6])
     info = model.info_term(seed).numpy()
     c = tfmix.models.catvae.D.tfd.RelaxedOneHotCategorical(model.temperature, logits=tf.zeros([8, 4])).sample(seed=seed)
@@ -30,6 +52,14 @@ def test_info_term_is_the_cross_entropy_of_re_encoded_samples():
     expected = -tf.reduce_sum(c * tf.nn.log_softmax(model.cluster_logits(x_gen)), -1).numpy()
     np.testing.assert_allclose(info, expected, rtol=1e-5)
     assert np.all(np.abs(c.numpy().sum(-1) - 1) < 1e-5) and c.numpy().max() < 1.0  # relaxed one-hot
+    assert tfmix.InfoCatVAE.from_config(model.get_config()).info_sampling == "relaxed"
+    with pytest.raises(ValueError, match="info_sampling"):
+        tiny_model("infocatvae", info_sampling="gumbel")
+
+
+def test_default_information_weight_is_the_authors_per_image():
+    # their 100 x mean cross-entropy beside a loss summed over 128 images
+    assert tfmix.InfoCatVAE(hidden_units=(8,)).info_weight == pytest.approx(100 / 128)
 
 
 def test_infocatvae_loss_adds_the_weighted_information_term(binary_images):

@@ -14,9 +14,24 @@ weighted by q(c|x) (all K distances in the gradient), and
 KL(q(c|x) || p(c)) = log K - H(q(c|x)), the entropy term.
 
 InfoCatVAE adds the information-maximisation term (InfoGAN's bound, with no
-extra network): c~ ~ RelaxedOneHotCategorical(temperature, uniform) (the
-Gumbel-softmax relaxation), z ~ N(c~ mu, I), x~ = E[x|z], and
-`info_weight` * E[-sum_k c~_k log q(k|x~)] is added to the loss.
+extra network): generated images x~ = E[x|z] are re-encoded and
+`info_weight` x the mean cross-entropy of q(.|x~) against the category they
+were generated from is added to the loss. Two samplers (`info_sampling`):
+
+- "stratified" (the default, as the authors' code `edouardpineau/infoCatVAE`
+  `train_test_functions.py` / `utils.py` `sampling` does it): every
+  category c, `info_samples // K` times, z ~ N(mu_c, I) exactly, and the
+  hard cross-entropy -log q(c|x~);
+- "relaxed": c~ ~ RelaxedOneHotCategorical(`temperature`, uniform) (the
+  Gumbel-softmax relaxation the authors' model file defines but does not
+  train with), z ~ N(c~ mu, I): z lies at a blend of the prior means, and
+  the target -sum_k c~_k log q(k|x~) is soft.
+
+The weight: the authors' loss sums the reconstruction, entropy and KL terms
+over a batch of 128 images and adds 100 x the *mean* cross-entropy, so per
+image (our losses are batch means) their information weight is
+100 / 128 = 0.78125, the default here; `info_weight=100` puts 128 times more
+weight on it than their code does.
 """
 
 import keras
@@ -141,35 +156,60 @@ class CatVAE(MarginalMixtureVAE):
 
 @keras.saving.register_keras_serializable(package="tfmix")
 class InfoCatVAE(CatVAE):
-    """CatVAE plus the information-maximisation term (Gumbel-softmax).
+    """CatVAE plus the information-maximisation term.
 
     Args:
-        info_weight: weight of the information term (the authors' code
-            uses 1 and, in one version, 100: check against the paper).
-        temperature: the Gumbel-softmax temperature.
-        info_samples: generated samples per training step.
+        info_weight: weight of the information term beside the per-image
+            ELBO (default 100 / 128: the authors' 100 on a loss summed over
+            batches of 128 images; see the module docstring).
+        info_sampling: "stratified" (default; every category c equally
+            often, z ~ N(mu_c, I), hard cross-entropy against c: the
+            authors' code) or "relaxed" (Gumbel-softmax c~ at
+            `temperature`, z ~ N(c~ mu, I), soft cross-entropy).
+        temperature: the Gumbel-softmax temperature ("relaxed" only).
+        info_samples: generated samples per training step (the authors':
+            10 per category, 100 for K = 10); "stratified" uses
+            `info_samples // K` per category and needs `info_samples >= K`.
 
     Example:
-    >>> model = InfoCatVAE(num_clusters=10, info_weight=1.0)
+    >>> model = InfoCatVAE(num_clusters=10, info_sampling="stratified")
     """
 
     unlabelled_term_names = MarginalMixtureVAE.unlabelled_term_names + ("info",)
+    INFO_SAMPLING = ("stratified", "relaxed")
 
-    def __init__(self, info_weight=1.0, temperature=0.5, info_samples=100, **kwargs):
+    def __init__(self, info_weight=100 / 128, temperature=0.5, info_samples=100,
+                 info_sampling="stratified", **kwargs):
         if float(info_weight) < 0 or float(temperature) <= 0 or int(info_samples) < 1:
             raise ValueError(
                 "`info_weight` must be >= 0, `temperature` > 0 and `info_samples` >= 1; got "
                 f"{info_weight}, {temperature}, {info_samples}"
             )
+        if info_sampling not in self.INFO_SAMPLING:
+            raise ValueError(f"`info_sampling` must be one of {self.INFO_SAMPLING}, got {info_sampling!r}")
+        if info_sampling == "stratified" and int(info_samples) < int(kwargs.get("num_clusters", 10)):
+            raise ValueError(
+                f"`info_samples` must be at least num_clusters ({kwargs.get('num_clusters', 10)}) with "
+                f"info_sampling='stratified' (one sample of each category or more), got {info_samples}")
         self.info_weight, self.temperature, self.info_samples = float(info_weight), float(temperature), int(info_samples)
+        self.info_sampling = info_sampling
         super().__init__(**kwargs)
 
+    def info_codes(self, seed):
+        """The categories of one step's generated samples, [M, K]: one-hot
+        (stratified) or relaxed one-hot samples."""
+        K = self.num_clusters
+        if self.info_sampling == "stratified":
+            return tf.one_hot(tf.tile(tf.range(K), [self.info_samples // K]), K)
+        uniform = tf.zeros([self.info_samples, K], tf.float32)
+        return D.tfd.RelaxedOneHotCategorical(self.temperature, logits=uniform).sample(seed=seed)
+
     def info_term(self, seed):
-        """E[-sum_k c~_k log q(k | x~)] over generated x~ (a [M] tensor)."""
-        uniform = tf.zeros([self.info_samples, self.num_clusters], tf.float32)
-        c = D.tfd.RelaxedOneHotCategorical(self.temperature, logits=uniform).sample(seed=seed)
+        """E[-sum_k c_k log q(k | x~)] over generated x~, with z ~ N(c mu, I)
+        and x~ = E[x|z] (a [M] tensor; c one-hot or relaxed, `info_codes`)."""
+        c = self.info_codes(seed)
         z = tf.matmul(c, tf.constant(self.prior_means())) + tf.random.stateless_normal(
-            [self.info_samples, self.latent_dim], seed=tf.random.experimental.stateless_fold_in(seed, 1))
+            [tf.shape(c)[0], self.latent_dim], seed=tf.random.experimental.stateless_fold_in(seed, 1))
         x_gen = tf.sigmoid(self.decoder(z))
         return -tf.reduce_sum(c * tf.nn.log_softmax(self.cluster_logits(x_gen)), -1)
 
@@ -182,5 +222,6 @@ class InfoCatVAE(CatVAE):
 
     def get_config(self):
         config = super().get_config()
-        config.update(info_weight=self.info_weight, temperature=self.temperature, info_samples=self.info_samples)
+        config.update(info_weight=self.info_weight, temperature=self.temperature, info_samples=self.info_samples,
+                      info_sampling=self.info_sampling)
         return config
