@@ -254,3 +254,19 @@ def test_trains_with_xla(name, binary_images):
         hist = model.fit(binary_images, epochs=1, batch_size=24, verbose=0).history
         assert np.isfinite(hist["loss"][-1])
     assert losses[0] == pytest.approx(losses[1], rel=0.01)
+
+
+def test_dilokthanakul_free_bits_default_to_the_authors_lambda(binary_images):
+    """lambda = 0.5 (Nat-D/GMVAE main.lua): the minimised loss holds
+    max(0.5, mean kl_y), so the z-prior term has no gradient below it."""
+    import tensorflow as tf
+
+    from conftest import tiny_model
+
+    model = tiny_model("dilokthanakul_gmvae")
+    assert model.threshold == 0.5
+    x = tf.constant(binary_images[:6].reshape(6, -1))
+    t = model.unlabelled_terms(x)
+    want = t["reconstruction"] + t["kl_w"] + t["kl_z"] + np.maximum(0.5, np.mean(t["kl_y"]))
+    np.testing.assert_allclose(t["loss"], want, rtol=1e-5)
+    np.testing.assert_allclose(t["neg_elbo"], t["reconstruction"] + t["kl_w"] + t["kl_z"] + t["kl_y"], rtol=1e-5)

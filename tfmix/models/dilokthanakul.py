@@ -13,7 +13,10 @@ posterior computed exactly as p(y | z, w) ∝ p(y) p(z | w, y).
 
 Following the paper, the minimised loss replaces the kl_y term by
 max(lambda, mean over the batch of kl_y) (the "threshold" on the z-prior
-term); `neg_elbo` is logged unthresholded.
+term: free bits); `neg_elbo` is logged unthresholded. The default lambda =
+0.5 is the authors' (`Nat-D/GMVAE` `main.lua`, which also trains with Adam
+1e-4 and batch 50: `tfmix train dilokthanakul_gmvae --learning-rate 1e-4
+--batch-size 50`).
 """
 
 import keras
@@ -31,7 +34,8 @@ class DilokthanakulGMVAE(MixtureVAE):
     Args:
         w_dim: dimension of the latent w that parameterises the mixture.
         prior_hidden_units: hidden layers of the network w -> {mu_y, sigma_y}.
-        threshold: lambda of the thresholded z-prior term (0 disables).
+        threshold: lambda of the thresholded z-prior term (free bits; 0
+            disables; default 0.5, the authors' code).
 
     Example:
     >>> model = DilokthanakulGMVAE(num_clusters=10, latent_dim=64, w_dim=32)
@@ -39,7 +43,7 @@ class DilokthanakulGMVAE(MixtureVAE):
 
     unlabelled_term_names = ("neg_elbo", "reconstruction", "kl_w", "kl_z", "kl_y")
 
-    def __init__(self, w_dim=32, prior_hidden_units=(512,), threshold=0.0, **kwargs):
+    def __init__(self, w_dim=32, prior_hidden_units=(512,), threshold=0.5, **kwargs):
         if int(w_dim) < 1:
             raise ValueError(f"`w_dim` must be >= 1, got {w_dim}")
         if float(threshold) < 0:
