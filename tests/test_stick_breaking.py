@@ -72,10 +72,13 @@ def test_fraction_priors_give_dirichlet_and_gem_weights():
     assert gem[:, 0].mean() == pytest.approx(1 / 4, abs=5e-3)  # E[v_1] = 1 / (1 + alpha0)
 
 
-@pytest.mark.parametrize("name", ["dlgmm", "dldpmm"])
-def test_dlgmm_elbo_against_monte_carlo(name, binary_images):
-    """Equation (1) of Nalisnick et al., estimated naively with NumPy."""
-    model = tiny_model(name, component_means=[-1.0, 0.0, 0.5, 1.5])
+@pytest.mark.parametrize("name,entropy", [("dlgmm", "component"), ("dldpmm", "component"),
+                                          ("dlgmm", "mixture"), ("dldpmm", "mixture")])
+def test_dlgmm_elbo_against_monte_carlo(name, entropy, binary_images):
+    """Equation (1) of Nalisnick et al., estimated naively with NumPy; with
+    entropy="mixture" its last term is sum_k pi_k log sum_j pi_j q_j(z_k)
+    (catches a mixture term that scores z_k under its own component only)."""
+    model = tiny_model(name, component_means=[-1.0, 0.0, 0.5, 1.5], entropy=entropy)
     x = binary_images[:3].reshape(3, -1)
     K, Dz = model.num_clusters, model.latent_dim
     val, se = model_mean(lambda: model.unlabelled_terms(tf.constant(x))["neg_elbo"])
@@ -98,8 +101,37 @@ def test_dlgmm_elbo_against_monte_carlo(name, binary_images):
         log_pz = norm.logpdf(z, m[:, None], 1.0).sum(-1)
         log_qz = norm.logpdf(z, loc[i], scale[i]).sum(-1)
         kl = log_ratio_kumaraswamy_beta(v, a[i], b[i], p1, p0).sum(-1)
-        neg = (pi_bar * (rec - log_pz)).sum(-1) + kl + logsumexp(np.log(pi) + log_qz, -1)
+        if entropy == "mixture":  # log q_j(z_k): [n, K (k), K (j)]
+            log_q_jk = norm.logpdf(z[:, :, None], loc[i][None, None], scale[i][None, None]).sum(-1)
+            mix = (pi * logsumexp(np.log(pi)[:, None, :] + log_q_jk, -1)).sum(-1)
+        else:
+            mix = logsumexp(np.log(pi) + log_qz, -1)
+        neg = (pi_bar * (rec - log_pz)).sum(-1) + kl + mix
         assert_close(val[i], se[i], neg)
+
+
+def test_log_stick_breaking_stays_finite_where_the_weights_underflow():
+    v = tf.constant([[0.5, 0.5, 0.5], [0.2, 1.0 - 1e-6, 0.3]])
+    np.testing.assert_allclose(np.exp(SB.log_stick_breaking(v).numpy()), SB.stick_breaking(v).numpy(), rtol=1e-5)
+    # 16 sticks each taking nearly everything that is left: pi_17 ~ 1e-96 underflows
+    v = tf.Variable(tf.fill([1, 16], 1.0 - 1e-6))
+    with tf.GradientTape() as tape:
+        log_pi = SB.log_stick_breaking(v)
+        total = tf.reduce_sum(log_pi)
+    assert np.all(np.isfinite(log_pi.numpy())) and log_pi.numpy()[0, -1] < -200
+    assert SB.stick_breaking(v).numpy()[0, -1] == 0.0  # what log(stick_breaking(v)) would take the log of
+    assert np.all(np.isfinite(tape.gradient(total, v).numpy()))
+
+
+def test_mixture_entropy_is_finite_with_seventeen_components(binary_images):
+    model = tiny_model("dldpmm", num_clusters=17, entropy="mixture")
+    x = tf.constant(binary_images[:8].reshape(8, -1))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model.unlabelled_terms(x)["neg_elbo"])
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert np.isfinite(float(loss)) and all(np.all(np.isfinite(g.numpy())) for g in grads if g is not None)
+    with pytest.raises(ValueError, match="entropy"):
+        tiny_model("dlgmm", entropy="exact")
 
 
 def test_sbvae_elbo_against_monte_carlo(binary_images):

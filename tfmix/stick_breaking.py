@@ -105,6 +105,15 @@ def log1mexp(x):
     return tf.where(small, tf.math.log1p(-tf.exp(x_small)), tf.math.log(-tf.math.expm1(x_near0)))
 
 
+def log_stick_breaking(v):
+    """log pi [..., K] from fractions v [..., K-1], in log space throughout:
+    log pi_k = log v_k + sum_{j<k} log(1 - v_j). With many sticks (T = 17)
+    pi_k itself underflows to 0, and log(pi_k) to -inf (NaN gradients)."""
+    log_rest = tf.math.log1p(-v)
+    before = tf.math.cumsum(log_rest, axis=-1, exclusive=True)
+    return tf.concat([tf.math.log(v) + before, tf.reduce_sum(log_rest, -1, keepdims=True)], -1)
+
+
 def stick_breaking(v):
     """Weights pi [..., K] from fractions v [..., K-1] (they sum to one)."""
     log_rest = tf.math.log1p(-v)
