@@ -68,3 +68,39 @@ def test_two_plus_two_epochs_with_a_restart_equal_four_in_one_go(tmp_path):
     (_, a), (_, b) = training.load_run(one), training.load_run(two)
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
+
+
+def test_init_from_a_preset_continues_its_weights_and_epochs(tmp_path, monkeypatch):
+    """A new run with init_from=PRESET starts from the preset's weights at
+    the epoch its card counts; a resumed run ignores it; a preset of other
+    settings is refused with the settings named."""
+    import json
+
+    from tfmix.utils import atomic_save_model
+
+    kw = dict(batch_size=50, seed=5, limit=100, learning_rate=1e-3,
+              model_kwargs=dict(num_clusters=3, latent_dim=2, hidden_units=[8]))
+    first = str(tmp_path / "first")
+    trained = training.train(training.run_config("gmvae", "mnist", epochs=2, **kw), first, verbose=0)
+    zoo = tmp_path / "zoo"
+    (zoo / "gmvae_mnist").mkdir(parents=True)
+    atomic_save_model(trained, str(zoo / "gmvae_mnist" / "model.keras"))
+    (zoo / "gmvae_mnist" / "card.json").write_text(json.dumps({"epochs": 2}))
+    monkeypatch.setenv("TFMIX_ZOO", str(zoo))
+
+    run = str(tmp_path / "run")
+    model = training.build_model(training.run_config("gmvae", "mnist", epochs=3, **kw))
+    assert training.init_from_preset(model, "gmvae_mnist", training.run_config("gmvae", "mnist", epochs=3, **kw)) == 2
+    for a, b in zip(model.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    training.train(training.run_config("gmvae", "mnist", epochs=3, **kw), run, verbose=0, init_from="gmvae_mnist")
+    log = np.genfromtxt(f"{run}/log.csv", delimiter=",", names=True)
+    assert np.atleast_1d(log["epoch"]).tolist() == [2.0]  # one epoch: the third
+    assert training.resumed_epoch(run) == 3
+    with pytest.raises(ValueError, match="hidden_units"):
+        other = dict(kw, model_kwargs=dict(num_clusters=3, latent_dim=2, hidden_units=[16]))
+        training.train(training.run_config("gmvae", "mnist", epochs=3, **other), str(tmp_path / "x"),
+                       verbose=0, init_from="gmvae_mnist")
+    with pytest.raises(ValueError, match="not fewer than"):
+        training.train(training.run_config("gmvae", "mnist", epochs=2, **kw), str(tmp_path / "y"),
+                       verbose=0, init_from="gmvae_mnist")

@@ -93,7 +93,15 @@ def cmd_train(args):
         training.build_model(config)  # validates the model arguments early
     except TypeError as e:
         raise CLIError(f"bad model argument: {e}")
-    training.train(config, args.out, verbose=1 if sys.stdout.isatty() else 2, time_limit=args.time_limit)
+    if args.init_from:
+        from tfmix import presets
+
+        try:
+            presets.check_preset(args.init_from)
+        except ValueError as e:
+            raise CLIError(str(e))
+    training.train(config, args.out, verbose=1 if sys.stdout.isatty() else 2, time_limit=args.time_limit,
+                   init_from=args.init_from)
     print(f"trained {args.model} on {args.dataset}: run directory {args.out}")
 
 
@@ -273,6 +281,8 @@ def build_parser():
                    help="early stopping: epochs without a better validation -ELBO before stopping")
     t.add_argument("--warmup-epochs", type=int, default=0,
                    help="KL warm-up: the KL terms' weight rises linearly to 1 over N epochs (CaGeM)")
+    t.add_argument("--init-from", default=None, metavar="PRESET",
+                   help="start a new run from a zoo preset's weights, counting its card's epochs")
     t.add_argument("--time-limit", type=_positive_float, default=None, metavar="MINUTES",
                    help="stop after the epoch that ends past this many minutes (rerun to go on)")
     t.set_defaults(func=cmd_train)
