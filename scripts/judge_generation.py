@@ -8,6 +8,7 @@ and self-consistency (the share that the model's own q(y|x) assigns back
 to y).
 
     python scripts/judge_generation.py NAME=RUN_DIR [NAME=RUN_DIR ...] [--per-cluster 100] [--json out.json]
+    python scripts/judge_generation.py c100=cagem100_mnist     # a published preset instead of a run
 
 Matching: the identity for models trained with labels (y is the class),
 else the Hungarian matching of argmax q(y|x) on the test set
@@ -32,18 +33,23 @@ def main(argv=None):
 
     runs = named_runs(p, args.runs)
 
-    from tfmix import metrics, training
+    from tfmix import metrics, presets, publish, training
 
     results = {"per_cluster": args.per_cluster, "runs": {}}
     judges = {}  # one per dataset
     for name, run in runs.items():
-        config, model = training.load_run(run)
+        if not os.path.isdir(run) and run in presets.PRESETS:  # a published preset
+            card = presets.card(run)
+            config, model = publish.card_config(card), presets.load(run, compile=False)
+            progress = {"epochs_done": card["epochs"]}
+        else:
+            config, model = training.load_run(run)
+            progress = read_json(os.path.join(run, training.PROGRESS_FILE))
         if config["dataset"] not in judges:
             judges[config["dataset"]] = metrics.load_judge(config["dataset"])
         judge = judges[config["dataset"]]
         x_test, y_test = training.split_arrays(config)
         report = metrics.generation_report(model, judge, x_test, y_test, per_cluster=args.per_cluster, seed=0)
-        progress = read_json(os.path.join(run, training.PROGRESS_FILE))
         results["runs"][name] = {
             "run": run, "model": config["model"], "dataset": config["dataset"], "num_labels": config["num_labels"],
             "epochs": progress.get("epochs_done"), **report,

@@ -193,22 +193,32 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
     return card
 
 
+def card_config(card, limit=None):
+    """The run-config keys that `training.split_arrays` needs, from a
+    preset's card (the test split binarised as the card's metrics were)."""
+    return {"model": card["model"], "dataset": card["dataset"], "binarize": card["hyperparameters"]["binarize"],
+            "seed": card["seed"], "limit": limit, "num_labels": card.get("num_labels", 0)}
+
+
 def reexport(preset):
     """Re-exports `zoo/<preset>/saved_model` from its `model.keras` (same
     weights, metrics unchanged) with the current signatures, checks it
-    against the Keras model and swaps it in atomically; records the date in
-    the card."""
+    against the Keras model and swaps it in atomically; draws `samples.png`
+    again; records the date in the card."""
     card = presets.card(preset)
     model = presets.load(preset, compile=False)
     entry = presets.preset_dir(preset)
-    config = {"dataset": card["dataset"], "binarize": card["hyperparameters"]["binarize"], "seed": card["seed"],
-              "limit": 64}
-    x_test, _ = training.split_arrays(config)
+    x_test, _ = training.split_arrays(card_config(card, limit=64))
     target = os.path.join(entry, "saved_model")
     with atomic_directory(target, overwrite=True) as tmp:
         os.rmdir(tmp)  # export_saved_model writes (atomically) into a fresh path
         export.export_saved_model(model, tmp, ll_samples=card["export_ll_samples"])
         _check_export(model, tmp, x_test)
+    with atomic_path(os.path.join(entry, "samples.png"), suffix=".png") as tmp:  # generation may have changed
+        plots.cluster_samples_grid(
+            model, tmp, per_cluster=10, seed=0,
+            title=f"{preset}: samples" + (", one row per cluster" if model.num_clusters > 1 else ""),
+        )
     card["saved_model_exported"] = datetime.date.today().isoformat()
     atomic_write_json(os.path.join(entry, "card.json"), card)
     return card
