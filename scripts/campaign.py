@@ -17,8 +17,9 @@ time limit that ends its last epoch before the hours run out.
 A run's directory lives outside the repository; `save` copies what a
 resume needs (`run.json`, `progress.json`, `log.csv`, the Keras
 `backup/` state with the optimizer, the early-stopping state) into
-`zoo/campaign/<run>/`, one copy per run, and `run` restores a run from there
-when its directory is missing (a new machine). Published presets are made
+`zoo/campaign/<run>/`, one copy per unfinished run, and `run` restores a
+run from there when its directory is missing (a new machine). A finished
+measurement run is not saved: evaluate it in the session it finishes. Published presets are made
 from finished runs with `scripts/publish_zoo.py`.
 """
 
@@ -48,10 +49,32 @@ def shu_epochs(n):
     return int(-(-n * SHU_EPOCH // 1))
 
 
-#: The queue, in priority order (issue 19). `seed="best"` continues the
-#: seed of `among` with the lowest training -ELBO once all of them are done.
+CAGEM = ["cagem", "--dataset", "mnist", "--learning-rate", "3e-4", "--batch-size", "100", "--seed", "0",
+         "--hidden-units", "500,500", "--latent-dim", "64", "--param", "top_latent_dim=32", "--num-clusters", "10"]
+INFOCAT = ["infocatvae", "--dataset", "mnist", "--learning-rate", "1e-3", "--batch-size", "128", "--seed", "0",
+           "--num-clusters", "10", "--param", "delta=2", "--param", "prior_scale=2.0", "--hidden-units", "400"]
+M2 = ["m2", "--dataset", "mnist", "--batch-size", "100", "--seed", "0", "--labels", "100"]
+
+#: The queue, in priority order (issues 17 and 19). A job trains a preset's
+#: recipe (`preset`, `seed`) or runs `tfmix train` with `train` (the
+#: fidelity measurements of issue 17: the same 30-epoch budget as the
+#: earlier runs, now with J^alpha, the continuous-only warm-up, the
+#: authors' InfoCatVAE term). `seed="best"` continues the seed of `among`
+#: with the lowest training -ELBO once all of them are done. With two
+#: slots, GMVAE seed 0 keeps one while the measurements take the other;
+#: the 300-epoch CaGeM and InfoCatVAE runs of issue 19 are queued once
+#: the measurements have chosen their settings.
 QUEUE = [
     {"run": "gmvae_mnist_seed0", "preset": "gmvae_mnist", "seed": 0, "epochs": shu_epochs(300)},
+    {"run": "m2_100labels_jalpha", "train": M2, "epochs": 30},
+    {"run": "cagem100_jalpha", "train": CAGEM + ["--labels", "100", "--warmup-epochs", "10"], "epochs": 30},
+    {"run": "cagem20_jalpha", "train": CAGEM + ["--labels", "20", "--warmup-epochs", "10"], "epochs": 30},
+    {"run": "cagem50_jalpha", "train": CAGEM + ["--labels", "50", "--warmup-epochs", "10"], "epochs": 30},
+    {"run": "infocatvae_stratified", "train": INFOCAT, "epochs": 40},
+    {"run": "infocatvae_relaxed", "train": INFOCAT + ["--param", "info_sampling=\"relaxed\""], "epochs": 40},
+    {"run": "cagem0_k10_warm10", "train": CAGEM + ["--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
+    {"run": "cagem0_k5_warm10", "train": CAGEM[:-1] + ["5", "--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
+    {"run": "cagem0_k20_warm10", "train": CAGEM[:-1] + ["20", "--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
     {"run": "gmvae_mnist_seed1", "preset": "gmvae_mnist", "seed": 1, "epochs": shu_epochs(300)},
     {"run": "gmvae_mnist_seed2", "preset": "gmvae_mnist", "seed": 2, "epochs": shu_epochs(300)},
     {"run": "gmvae_mnist_best", "preset": "gmvae_mnist", "seed": "best", "epochs": shu_epochs(1000),
@@ -88,9 +111,9 @@ def run_dir_of(runs_dir, job):
 
 
 def resolve(job, runs_dir):
-    """(preset, seed, source run dir to start from or None) of a job; None if it is not ready."""
-    if job["seed"] != "best":
-        return job["seed"], None
+    """(seed, source run dir to start from or None) of a job; None if it is not ready."""
+    if job.get("seed", 0) != "best":
+        return job.get("seed"), None  # a tfmix train job names its seed in its arguments
     dirs = [os.path.join(runs_dir, r) for r in job["among"]]
     chosen = os.path.join(runs_dir, job["run"], "chosen.json")
     if os.path.exists(chosen):
@@ -134,10 +157,15 @@ def snapshot(runs_dir):
 def start_job(job, seed, code, runs_dir, minutes, threads, log):
     run_dir = run_dir_of(runs_dir, job)
     os.makedirs(run_dir, exist_ok=True)
-    cmd = [sys.executable, os.path.join(code, "scripts", "train_zoo.py"), job["preset"],
-           "--run-dir", run_dir, "--seed", str(seed), "--epochs", str(job["epochs"]),
-           "--threads", str(threads), "--time-limit", f"{minutes:.1f}"]
-    env = dict(os.environ, PYTHONPATH=code, TF_CPP_MIN_LOG_LEVEL="2")
+    if "train" in job:  # a tfmix train command line (its threads from TF's environment variables)
+        cmd = [sys.executable, "-m", "tfmix.cli", "train", *job["train"], "--out", run_dir,
+               "--epochs", str(job["epochs"]), "--time-limit", f"{minutes:.1f}"]
+    else:
+        cmd = [sys.executable, os.path.join(code, "scripts", "train_zoo.py"), job["preset"],
+               "--run-dir", run_dir, "--seed", str(seed), "--epochs", str(job["epochs"]),
+               "--threads", str(threads), "--time-limit", f"{minutes:.1f}"]
+    env = dict(os.environ, PYTHONPATH=code, TF_CPP_MIN_LOG_LEVEL="2",
+               TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads))
     env.setdefault("TFDS_DATA_DIR", os.path.join(os.path.dirname(REPO), "shared", "tensorflow_datasets"))
     out = open(os.path.join(run_dir, "campaign.log"), "a")
     out.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
@@ -178,6 +206,9 @@ def cmd_serve(args):
         for name, p in list(running.items()):
             if p.poll() is not None:
                 log(f"{name} exited with {p.returncode} at epoch {epochs_done(os.path.join(runs_dir, name))}")
+                if p.returncode > 0:  # an error, not a signal: not retried until the marker is removed
+                    with open(os.path.join(runs_dir, name, "failed"), "w") as f:
+                        f.write(f"exit code {p.returncode}; see campaign.log here\n")
                 del running[name]
         if stopping and not running:
             break
@@ -271,8 +302,8 @@ def cmd_save(args):
     """Copies each run's resumable state into zoo/campaign/<run>/ (atomically per run)."""
     for job in QUEUE:
         d = run_dir_of(args.runs_dir, job)
-        if not epochs_done(d):
-            continue
+        if not epochs_done(d) or ("train" in job and epochs_done(d) >= job["epochs"]):
+            continue  # a finished measurement run is evaluated, not kept (its figures go to BENCHMARKS.md)
         dst = os.path.join(SAVED, job["run"])
         tmp = dst + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)

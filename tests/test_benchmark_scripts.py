@@ -88,3 +88,53 @@ def test_judge_generation_per_cluster(tmp_path, capsys):
     with pytest.raises(SystemExit):
         _script("judge_generation").main([run])  # not NAME=RUN_DIR
     assert f"expected NAME=RUN_DIR, got {run!r}" in capsys.readouterr().err
+
+
+@pytest.mark.mnist_data
+def test_campaign_queue_trains_saves_restores_and_resumes(tmp_path, monkeypatch):
+    """The queue trains a (tiny) job from the committed code in a
+    subprocess; `save` keeps an unfinished run's resumable state, which a
+    new machine (the run directory gone) restores, and the queue resumes it
+    at the epoch where it stopped."""
+    import argparse
+    import csv
+
+    campaign = _script("campaign")
+    runs, saved = tmp_path / "runs", tmp_path / "saved"
+    runs.mkdir()
+    tiny = ["gmvae", "--dataset", "mnist", "--limit", "100", "--batch-size", "50", "--hidden-units", "8",
+            "--latent-dim", "2", "--num-clusters", "3", "--seed", "0"]
+    monkeypatch.setattr(campaign, "QUEUE", [{"run": "tiny", "train": tiny, "epochs": 2}])
+    monkeypatch.setattr(campaign, "SAVED", str(saved))
+    args = argparse.Namespace(runs_dir=str(runs), hours=0.5, jobs=1)
+    campaign.cmd_serve(args)
+    assert campaign.epochs_done(str(runs / "tiny")) == 2
+    campaign.QUEUE[0]["epochs"] = 3  # not finished any more: save keeps it
+    campaign.cmd_save(args)
+    assert (saved / "tiny" / "backup" / "latest.weights.h5").exists()
+    import shutil
+
+    shutil.rmtree(runs / "tiny")  # a new machine
+    campaign.cmd_serve(args)
+    assert "restored tiny" in (runs / "campaign.log").read_text()
+    with open(runs / "tiny" / "log.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2]  # the restored log, then epoch 3
+
+
+def test_campaign_chooses_the_seed_by_training_elbo(tmp_path, monkeypatch):
+    campaign = _script("campaign")
+    for seed, elbo in ((0, 95.0), (1, 93.0), (2, 94.0)):
+        d = tmp_path / f"s{seed}"
+        (d / "backup").mkdir(parents=True)
+        (d / "backup" / "training_metadata.json").write_text('{"epoch": 5}')
+        (d / "run.json").write_text(f'{{"seed": {seed}}}')
+        (d / "log.csv").write_text("epoch,neg_elbo,test_acc_hungarian\n" + "".join(
+            f"{e},{elbo + 5 - e},{0.99 if seed == 0 else 0.5}\n" for e in range(5)))
+    jobs = [{"run": f"s{s}", "train": [], "epochs": 5} for s in range(3)]
+    best = {"run": "best", "seed": "best", "epochs": 9, "among": ["s0", "s1", "s2"]}
+    monkeypatch.setattr(campaign, "QUEUE", jobs + [best])
+    seed, (source, scores) = campaign.resolve(best, str(tmp_path))
+    assert seed == 1 and source.endswith("s1")  # the lowest training -ELBO, not the best test accuracy
+    assert campaign.shu_epochs(300) == 250 and campaign.shu_epochs(1000) == 834
+    (tmp_path / "s2" / "backup" / "training_metadata.json").write_text('{"epoch": 4}')
+    assert campaign.resolve(best, str(tmp_path)) is None  # not every seed is done
