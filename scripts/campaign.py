@@ -273,9 +273,13 @@ def cmd_run(args):
 def _alive(pid):
     try:
         os.kill(pid, 0)
-        return True
     except OSError:
         return False
+    try:  # a finished queue whose parent has not reaped it yet is a zombie, not running
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _signal(args, sig, what):
