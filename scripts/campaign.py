@@ -5,6 +5,7 @@
     python scripts/campaign.py status            # epochs done per run, what is running
     python scripts/campaign.py pause | resume    # SIGSTOP / SIGCONT the whole queue (benchmarks, CI)
     python scripts/campaign.py save              # copy every run's resumable state into zoo/campaign/
+    python scripts/campaign.py report            # GMVAE test accuracy at Shu's epochs, Markdown
 
 `run` snapshots the committed code (`git archive HEAD`) under the runs
 directory and trains from that snapshot (PYTHONPATH), so that editing the
@@ -302,6 +303,42 @@ def cmd_status(args):
         print(f"{job['run']:<28} {epochs_done(d):>4}/{job['epochs']:<4} {epoch_minutes(d, 0):>9.2f}  {acc}")
 
 
+#: Shu's test accuracy (majority vote) in `RuiShu/vae-clustering`
+#: `logs/gmvae.log.{0,1,2}` at his epoch 50 (50,000 examples each).
+SHU_AT_50 = (0.693, 0.706, 0.693)
+#: our epochs at Shu's 50 / 100 / 200 / 300 / 500 / 1000
+CHECKPOINTS = {n: shu_epochs(n) for n in (50, 100, 200, 300, 500, 1000)}
+
+
+def cmd_report(args):
+    """A Markdown table of the GMVAE runs: test accuracy at Shu's epochs."""
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.machine())
+    print(f"<!-- python scripts/campaign.py report; {time.strftime('%Y-%m-%d')}; {cpu}, {os.cpu_count()} cores -->")
+    heads = " | ".join(f"Shu epoch {n} (ours {e})" for n, e in CHECKPOINTS.items())
+    print(f"| run | epochs (ours / Shu's) | training time | {heads} | training -ELBO (last 10) |")
+    print("|---|---|---|" + "---|" * len(CHECKPOINTS) + "---|")
+    for job in QUEUE:
+        d = run_dir_of(args.runs_dir, job)
+        if not job.get("preset", "").startswith("gmvae") or not os.path.exists(os.path.join(d, "log.csv")):
+            continue
+        with open(os.path.join(d, "log.csv")) as f:
+            rows = {int(r["epoch"]) + 1: r for r in csv.DictReader(f)}
+        cells = []
+        for e in CHECKPOINTS.values():
+            r = rows.get(e)
+            cells.append(f"{100 * float(r['test_acc_majority']):.1f}% / {100 * float(r['test_acc_hungarian']):.1f}%"
+                         if r else "")
+        done = epochs_done(d)
+        p = read_json(os.path.join(d, "progress.json"), {})
+        print(f"| {job['run']} | {done} / {done / SHU_EPOCH:.0f} | {p.get('wall_time_s', 0) / 3600:.1f} h | "
+              + " | ".join(cells) + f" | {training_neg_elbo(d):.2f} |")
+    print(f"| Shu's logs 0 / 1 / 2 (majority) | | | {' / '.join(f'{100 * a:.1f}%' for a in SHU_AT_50)} |"
+          + " |" * len(CHECKPOINTS))
+
+
 def cmd_save(args):
     """Copies each run's resumable state into zoo/campaign/<run>/ (atomically per run)."""
     for job in QUEUE:
@@ -327,7 +364,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, func in (("run", cmd_run), ("serve", cmd_serve), ("status", cmd_status),
-                       ("save", cmd_save), ("pause", None), ("resume", None), ("stop", None)):
+                       ("save", cmd_save), ("report", cmd_report), ("pause", None), ("resume", None), ("stop", None)):
         s = sub.add_parser(name)
         s.add_argument("--runs-dir", default=DEFAULT_RUNS)
         if name in ("run", "serve"):
