@@ -67,15 +67,15 @@ M2 = ["m2", "--dataset", "mnist", "--batch-size", "100", "--seed", "0", "--label
 #: the measurements have chosen their settings.
 QUEUE = [
     {"run": "gmvae_mnist_seed0", "preset": "gmvae_mnist", "seed": 0, "epochs": shu_epochs(300)},
+    {"run": "cagem0_k10_warm10", "train": CAGEM + ["--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
+    {"run": "cagem0_k5_warm10", "train": CAGEM[:-1] + ["5", "--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
+    {"run": "cagem0_k20_warm10", "train": CAGEM[:-1] + ["20", "--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
     {"run": "m2_100labels_jalpha", "train": M2, "epochs": 30},
     {"run": "cagem100_jalpha", "train": CAGEM + ["--labels", "100", "--warmup-epochs", "10"], "epochs": 30},
     {"run": "cagem20_jalpha", "train": CAGEM + ["--labels", "20", "--warmup-epochs", "10"], "epochs": 30},
     {"run": "cagem50_jalpha", "train": CAGEM + ["--labels", "50", "--warmup-epochs", "10"], "epochs": 30},
     {"run": "infocatvae_stratified", "train": INFOCAT, "epochs": 40},
     {"run": "infocatvae_relaxed", "train": INFOCAT + ["--param", "info_sampling=\"relaxed\""], "epochs": 40},
-    {"run": "cagem0_k10_warm10", "train": CAGEM + ["--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
-    {"run": "cagem0_k5_warm10", "train": CAGEM[:-1] + ["5", "--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
-    {"run": "cagem0_k20_warm10", "train": CAGEM[:-1] + ["20", "--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
     {"run": "gmvae_mnist_seed1", "preset": "gmvae_mnist", "seed": 1, "epochs": shu_epochs(300)},
     {"run": "gmvae_mnist_seed2", "preset": "gmvae_mnist", "seed": 2, "epochs": shu_epochs(300)},
     {"run": "gmvae_mnist_best", "preset": "gmvae_mnist", "seed": "best", "epochs": shu_epochs(1000),
