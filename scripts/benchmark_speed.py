@@ -1,7 +1,7 @@
 """Training throughput and serving latency on this machine (issue 8).
 
-    python scripts/benchmark_speed.py train [--models gmvae,vae,...] [--configs fp32,xla,bf16,spe10,autotune] \
-        [--examples 6000] [--repeats 1] [--data synthetic|mnist] [--json train.json]
+    python scripts/benchmark_speed.py train [--models gmvae,vae,...] [--configs default,fp32,xla,bf16,spe10,autotune] \
+        [--examples 6000] [--repeats 1] [--rounds 1] [--data synthetic|mnist] [--json train.json]
     python scripts/benchmark_speed.py serve [--presets gmvae_mnist,...] [--calls 300] [--json serve.json]
     python scripts/benchmark_speed.py peak [--json peak.json]
     python scripts/benchmark_speed.py report --peak peak.json --train train.json --serve serve.json
@@ -11,7 +11,9 @@
 
 `train`: examples/s of `model.fit` at each model's reference size (its zoo
 recipe, else the sizes below) on cached synthetic binary images, after one
-warm-up epoch; configurations: `fp32` (the default), `xla`
+warm-up epoch; configurations: `default` (what `tfmix train` uses on this
+machine: float32 with the model's `default_jit_compile` and
+`default_steps_per_execution`), `fp32` (plain float32 graphs), `xla`
 (`jit_compile=True`), `bf16` (`mixed_bfloat16` policy), `spe10`
 (`steps_per_execution=10`), `autotune` (tf.data autotuning on, as before
 tfmix turned it off: `tfmix.data.pipeline_options`). `--data mnist` reads the
@@ -20,7 +22,10 @@ of `--repeats` epochs (the median epoch; epochs are timed from their start
 to their end) and the time from its last step to the return of `fit`
 (`end_of_fit_s`). FLOPs per training example are 3x the forward
 FLOPs of the objective (TF's graph profiler on the traced -ELBO), a standard
-estimate of forward + backward.
+estimate of forward + backward. The CPU model and its speed-relevant
+flags are printed first; every `--rounds` round measures the matmul peak of
+both dtypes again and runs every row, interleaved, and each row reports its
+share of the same round's peak of the dtype it trains in.
 
 `serve`: for every signature of each zoo SavedModel (loaded with
 `tf.saved_model.load`, no tfmix code in the call path): batch-1 latency p50
@@ -50,13 +55,35 @@ REFERENCE = {  # model -> (constructor kwargs, batch size) when no zoo recipe na
     "infocatvae": ({"num_clusters": 10, "delta": 2, "hidden_units": [400]}, 128),
     "nvae": ({"num_clusters": 10, "class_latent_dim": 6, "shared_latent_dim": 10, "hidden_units": [512, 512]}, 100),
 }
-CONFIGS = ("fp32", "xla", "bf16", "spe10", "autotune")
+CONFIGS = ("default", "fp32", "xla", "bf16", "spe10", "autotune")
+#: the CPU flags that decide the fast paths (bfloat16 / AMX matmuls)
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8")
+
+
+def cpu_flags():
+    """The `SPEED_FLAGS` this CPU has (from /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    return [f for f in SPEED_FLAGS if f in flags]
 
 
 def machine():
     from tfmix.publish import machine_description
 
-    return machine_description()
+    return f"{machine_description()}; CPU flags: {' '.join(cpu_flags()) or 'none of ' + ' '.join(SPEED_FLAGS)}"
+
+
+def default_config(name):
+    """What `tfmix train NAME` uses on one device: float32, the model's
+    `default_jit_compile` and `default_steps_per_execution`."""
+    from tfmix.models import get_model_class
+
+    cls = get_model_class(name)
+    return {"jit_compile": bool(cls.default_jit_compile), "steps_per_execution": int(cls.default_steps_per_execution),
+            "dtype_policy": "float32"}
 
 
 def graph_flops(concrete_function):
@@ -138,11 +165,16 @@ def train_throughput(name, config, examples, seed=0, repeats=1, data="synthetic"
             self.times.append(time.perf_counter() - self.start)
 
     kwargs, batch = reference(name)
-    keras.config.set_dtype_policy("mixed_bfloat16" if config == "bf16" else "float32")
+    if config == "default":
+        settings = default_config(name)
+    else:
+        settings = {"jit_compile": config == "xla", "steps_per_execution": 10 if config == "spe10" else 1,
+                    "dtype_policy": "mixed_bfloat16" if config == "bf16" else "float32"}
+    keras.config.set_dtype_policy(settings["dtype_policy"])
     try:
         model = get_model_class(name)(seed=seed, **kwargs)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=config == "xla",
-                      steps_per_execution=10 if config == "spe10" else 1)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=settings["jit_compile"],
+                      steps_per_execution=settings["steps_per_execution"])
         ds = train_dataset(data, examples, batch, seed)
         if config == "autotune":
             options = tf.data.Options()
@@ -164,7 +196,8 @@ def train_throughput(name, config, examples, seed=0, repeats=1, data="synthetic"
         "s_per_mnist_epoch": 60000 / (n / seconds), "train_flops_per_example": 3 * flops / batch,
         "loss": float(hist["loss"][-1]), "finite": bool(np.isfinite(hist["loss"][-1])),
         "epoch_seconds": [round(t, 3) for t in times], "end_of_fit_s": round(end_of_fit, 3),
-        "data": data,
+        "data": data, "dtype_policy": settings["dtype_policy"], "jit_compile": settings["jit_compile"],
+        "steps_per_execution": settings["steps_per_execution"],
     }
 
 
@@ -174,15 +207,25 @@ def cmd_train(args):
     for c in configs:
         if c not in CONFIGS:
             raise SystemExit(f"unknown config {c!r}; known: {', '.join(CONFIGS)}")
+    import tensorflow as tf
+
+    print(json.dumps({"machine": machine()}), flush=True)
     results = []
-    for name in models:
-        for config in configs:
-            try:
-                res = train_throughput(name, config, args.examples, repeats=args.repeats, data=args.data)
-            except Exception as e:  # a configuration a model does not support is reported, not hidden
-                res = {"model": name, "config": config, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
-            print(json.dumps(res), flush=True)
-            results.append(res)
+    for round_ in range(int(args.rounds)):  # interleaved: the machine's speed drifts within an hour
+        # the same run's matmul peak of each dtype, measured again every round
+        peak = {"float32": matmul_peak(tf.float32) / 1e9, "mixed_bfloat16": matmul_peak(tf.bfloat16) / 1e9}
+        for name in models:
+            for config in configs:
+                try:
+                    res = train_throughput(name, config, args.examples, repeats=args.repeats, data=args.data)
+                    gflops = res["examples_per_s"] * res["train_flops_per_example"] / 1e9
+                    res.update(round=round_, peak_gflops=peak[res["dtype_policy"]],
+                               share_of_peak=gflops / peak[res["dtype_policy"]])
+                except Exception as e:  # a configuration a model does not support is reported, not hidden
+                    res = {"model": name, "config": config, "round": round_,
+                           "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
+                print(json.dumps(res), flush=True)
+                results.append(res)
     return results
 
 
@@ -263,7 +306,7 @@ def cmd_report(args):
         data = json.load(open(args.train))
         lines += [f"Training throughput ({data['date']}, `python scripts/benchmark_speed.py train --json ...`):", "",
                   "| model | batch | config | data | examples/s | s per MNIST epoch | last step to end of fit (s) "
-                  "| train GFLOP/example | GFLOP/s | share of fp32 peak |",
+                  "| train GFLOP/example | GFLOP/s | share of its dtype's peak |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in data["results"]:
             if "error" in r:
@@ -274,7 +317,7 @@ def cmd_report(args):
                 f"| {r['model']} | {r['batch_size']} | {r['config']} | {r.get('data', 'synthetic')} | "
                 f"{r['examples_per_s']:.0f} | {r['s_per_mnist_epoch']:.1f} | {r.get('end_of_fit_s', '')} | "
                 f"{r['train_flops_per_example'] / 1e9:.4f} | {gflops:.0f} | "
-                f"{100 * gflops / peak['fp32_gflops']:.0f}% |")
+                f"{100 * r.get('share_of_peak', gflops / peak['fp32_gflops']):.0f}% |")
         lines.append("")
     for serve in args.serve or []:
         data = json.load(open(serve))
@@ -300,6 +343,7 @@ def main():
     t.add_argument("--examples", type=int, default=6000)
     t.add_argument("--repeats", type=int, default=1, help="timed epochs per row, in one fit (the median is reported)")
     t.add_argument("--data", choices=("synthetic", "mnist"), default="synthetic")
+    t.add_argument("--rounds", type=int, default=1, help="interleaved rounds over all rows, each with its own peak")
     s = sub.add_parser("serve")
     s.add_argument("--presets", default="")
     s.add_argument("--calls", type=int, default=300)

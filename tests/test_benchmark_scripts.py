@@ -34,6 +34,19 @@ def test_every_model_has_a_reference_size(bench):
     assert set(bench.REFERENCE) == set(tfmix.MODELS)
 
 
+def test_default_configuration_is_what_tfmix_train_uses(bench):
+    from tfmix import training
+
+    for name in ("gmvae", "vae", "dlgmm", "nvae", "cagem"):
+        config = training.run_config(name, "mnist", epochs=1, batch_size=10, seed=0)
+        model = training.build_model(config)
+        want = {"jit_compile": config["jit_compile"], "steps_per_execution": model.steps_per_execution,
+                "dtype_policy": config["dtype_policy"]}
+        assert bench.default_config(name) == want, name
+    assert set(bench.cpu_flags()) <= set(bench.SPEED_FLAGS)
+    assert "CPU flags:" in bench.machine()
+
+
 def _script(name):
     path = os.path.join(os.path.dirname(_PATH), f"{name}.py")
     spec = importlib.util.spec_from_file_location(name, path)
