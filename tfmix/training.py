@@ -18,20 +18,24 @@ A run directory holds:
 
 import json
 import os
-import time
 
 import keras
 import numpy as np
 
 from tfmix import data as tdata
 from tfmix import metrics as tmetrics
+from tfmix.callbacks import (  # noqa: F401  (the callbacks were defined here before tfmix.callbacks)
+    ClusterMetrics, KLWarmUp, ResumableEarlyStopping, RunProgress, SampleImages, StopOnNaN, TimeLimit,
+    TrainingDiverged,
+)
 from tfmix.models import get_model_class
-from tfmix.utils import atomic_path, atomic_save_model, atomic_write_json, read_json
+from tfmix.utils import atomic_save_model, atomic_write_json, read_json
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.json"
-LABELLED_FILE = "labelled_indices.npy"  # semi-supervised runs: the labelled training images
+LABELLED_FILE = "labelled_indices.npy"
+SAMPLE_EVERY = 10  # epochs between the TensorBoard sample grids of tfmix train  # semi-supervised runs: the labelled training images
 #: run.json keys that may differ when a run is resumed.
 RESUMABLE_KEYS = ("epochs", "jit_compile")
 #: Settings added after the first runs, with the value older run.json files
@@ -42,176 +46,6 @@ DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 #: Kingma et al.'s alpha = 0.1 N, with the objective divided by N: the
 #: weight of the mean classification term of semi-supervised runs
 KINGMA_ALPHA = 0.1
-
-
-class ClusterEvaluation(keras.callbacks.Callback):
-    """Adds test-set clustering metrics to the logs at the end of each epoch.
-
-    `test_acc_hungarian`, `test_acc_majority`, `test_nmi`, `test_ari` from
-    argmax q(y|x); for models trained with labels also `test_error`.
-    """
-
-    def __init__(self, x_test, y_test, every=1):
-        super().__init__()
-        self.x_test, self.y_test, self.every = x_test, y_test, int(every)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None or (epoch + 1) % self.every:
-            return
-        probs = self.model.cluster_probs(self.x_test)
-        report = tmetrics.clustering_report(self.y_test, probs)
-        for key in ("acc_hungarian", "acc_majority", "nmi", "ari"):
-            logs[f"test_{key}"] = report[key]
-        if self.model.labelled:
-            logs["test_error"] = float(np.mean(probs.argmax(-1) != self.y_test))
-
-
-class KLWarmUp(keras.callbacks.Callback):
-    """Raises the model's `kl_scale` linearly from 1/N to 1 over the first N
-    epochs (Sønderby et al.'s warm-up); it depends only on the epoch, so a
-    resumed run continues the same schedule."""
-
-    def __init__(self, epochs):
-        super().__init__()
-        self.epochs = int(epochs)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.kl_scale.assign(min(1.0, (epoch + 1) / self.epochs))
-
-    def on_epoch_end(self, epoch, logs=None):
-        # before the checkpoints are written: a saved model always holds
-        # kl_scale = 1 (fine-tuning a loaded one optimises the ELBO)
-        self.model.kl_scale.assign(1.0)
-
-    def on_train_end(self, logs=None):
-        self.model.kl_scale.assign(1.0)  # evaluation and export use the ELBO
-
-
-class TimeLimit(keras.callbacks.Callback):
-    """Stops `fit` at the end of the first epoch that ends more than
-    `minutes` after training started (a wall-time budget per invocation)."""
-
-    def __init__(self, minutes):
-        super().__init__()
-        self.seconds = 60.0 * float(minutes)
-        self.stopped_epoch = None
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if time.time() - self.start > self.seconds:
-            self.stopped_epoch = epoch + 1
-            self.model.stop_training = True
-
-
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """Early stopping whose state survives a resumed run.
-
-    Keras' `EarlyStopping` starts afresh at every `fit`, so a run resumed
-    N times would count its patience from the last resume and could keep
-    the best epoch of the last invocation only. This one writes the best
-    epoch's weights (`best.weights.h5`) and its value and epoch
-    (`early_stopping.json`) at every improvement, atomically, and reloads
-    them at the first epoch of a resumed run: patience counts epochs since
-    the best epoch of the whole run, whose weights it keeps.
-
-    Example:
-    >>> stopper = ResumableEarlyStopping("runs/a", monitor="val_neg_elbo", patience=30)
-    """
-
-    WEIGHTS_FILE = "best.weights.h5"
-    STATE_FILE = "early_stopping.json"
-
-    def __init__(self, run_dir, **kwargs):
-        kwargs.setdefault("restore_best_weights", True)
-        kwargs.setdefault("mode", "min")  # a -ELBO
-        super().__init__(**kwargs)
-        self.run_dir = run_dir
-        self._resumed = False
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        self._resumed = False
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self._resumed:
-            return
-        self._resumed = True  # the first epoch of this fit: epoch = the resumed epoch
-        state = read_json(os.path.join(self.run_dir, self.STATE_FILE), default=None)
-        weights = os.path.join(self.run_dir, self.WEIGHTS_FILE)
-        if not state or state.get("monitor") != self.monitor or int(state["best_epoch"]) >= epoch:
-            return
-        if not os.path.exists(weights):
-            raise FileNotFoundError(f"{self.STATE_FILE} in {self.run_dir} names a best epoch but {weights} is missing")
-        current = self.model.get_weights()
-        self.model.load_weights(weights)
-        self.best_weights = self.model.get_weights()
-        self.model.set_weights(current)
-        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
-        self.wait = epoch - 1 - self.best_epoch  # epochs already run without improvement
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        if self.best_epoch == epoch and self.best is not None:  # improved this epoch
-            with atomic_path(os.path.join(self.run_dir, self.WEIGHTS_FILE), suffix=".weights.h5") as tmp:
-                self.model.save_weights(tmp)
-            atomic_write_json(os.path.join(self.run_dir, self.STATE_FILE),
-                              {"monitor": self.monitor, "best": float(self.best), "best_epoch": int(epoch)})
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the run's checkpoints are untouched."""
-
-
-class StopOnNaN(keras.callbacks.Callback):
-    """Aborts `fit` at the first non-finite loss, by raising, so that no
-    epoch-end callback (checkpoint, backup) can save the broken weights."""
-
-    def __init__(self, run_dir):
-        super().__init__()
-        self.run_dir = run_dir
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not np.isfinite(float(loss)):
-            done = read_json(os.path.join(self.run_dir, PROGRESS_FILE), default={}).get("epochs_done", 0)
-            kept = f"the checkpoint of epoch {done} is intact" if done else "no epoch had finished"
-            raise TrainingDiverged(
-                f"training diverged: the loss is {float(loss)} at epoch {self.epoch + 1}, "
-                f"batch {batch + 1}; {kept} in {self.run_dir} (lower the learning rate)"
-            )
-
-
-class RunProgress(keras.callbacks.Callback):
-    """Atomically saves the model and `progress.json` after every epoch.
-
-    Wall time accumulates across resumed sessions.
-    """
-
-    def __init__(self, run_dir):
-        super().__init__()
-        self.run_dir = run_dir
-        prev = read_json(os.path.join(run_dir, PROGRESS_FILE), default={})
-        self.wall_before = float(prev.get("wall_time_s", 0.0))
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        atomic_save_model(self.model, os.path.join(self.run_dir, MODEL_FILE))
-        atomic_write_json(
-            os.path.join(self.run_dir, PROGRESS_FILE),
-            {
-                "epochs_done": epoch + 1,
-                "wall_time_s": round(self.wall_before + time.time() - self.start, 1),
-                "last_logs": {k: float(v) for k, v in (logs or {}).items()},
-            },
-        )
 
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -543,14 +377,14 @@ def train(config, run_dir, verbose=1, time_limit=None, init_from=None):
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
 
-    callbacks = [StopOnNaN(run_dir)]
+    callbacks = [StopOnNaN(os.path.join(run_dir, PROGRESS_FILE))]
     if config.get("warmup_epochs"):
         callbacks.append(KLWarmUp(config["warmup_epochs"]))
     timer = None if time_limit is None else TimeLimit(time_limit)
     if timer is not None:
         callbacks.append(timer)
     if y_test is not None and model.num_clusters > 1:
-        callbacks.append(ClusterEvaluation(x_test, y_test))
+        callbacks.append(ClusterMetrics(x_test, y_test, prefix="test_"))
     stopper = None
     if config.get("patience") is not None:
         # a labelled model logs the -ELBO of labelled (x, y) validation data as labelled_neg_elbo
@@ -564,10 +398,12 @@ def train(config, run_dir, verbose=1, time_limit=None, init_from=None):
         keras.callbacks.BackupAndRestore(
             os.path.join(run_dir, "backup"), delete_checkpoint=False
         ),
-        RunProgress(run_dir),
+        RunProgress(run_dir, PROGRESS_FILE, MODEL_FILE),
         keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
     ]
+    if model.num_clusters > 1 or model.supports_sigma:
+        callbacks.append(SampleImages(os.path.join(run_dir, "tensorboard", "samples"), every=SAMPLE_EVERY))
     model.fit(
         train_ds, epochs=config["epochs"], initial_epoch=start_epoch, steps_per_epoch=steps, validation_data=val_ds,
         callbacks=callbacks, verbose=verbose,
