@@ -70,6 +70,7 @@ QUEUE = [
     {"run": "cagem0_k10_warm10", "train": CAGEM + ["--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
     {"run": "cagem0_k5_warm10", "train": CAGEM[:-1] + ["5", "--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
     {"run": "cagem0_k20_warm10", "train": CAGEM[:-1] + ["20", "--warmup-epochs", "10", "--limit", "10000"], "epochs": 4},
+    {"run": "cagem0_k10_nowarm", "train": CAGEM + ["--limit", "10000"], "epochs": 4},  # the control
     {"run": "m2_100labels_jalpha", "train": M2, "epochs": 30},
     {"run": "cagem100_jalpha", "train": CAGEM + ["--labels", "100", "--warmup-epochs", "10"], "epochs": 30},
     {"run": "cagem20_jalpha", "train": CAGEM + ["--labels", "20", "--warmup-epochs", "10"], "epochs": 30},
