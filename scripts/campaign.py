@@ -208,7 +208,7 @@ def cmd_serve(args):
         for name, p in list(running.items()):
             if p.poll() is not None:
                 log(f"{name} exited with {p.returncode} at epoch {epochs_done(os.path.join(runs_dir, name))}")
-                if p.returncode > 0:  # an error, not a signal: not retried until the marker is removed
+                if p.returncode > 0 and p.returncode != 130:  # an error (130: interrupted by `stop`): not retried until the marker is removed
                     with open(os.path.join(runs_dir, name, "failed"), "w") as f:
                         f.write(f"exit code {p.returncode}; see campaign.log here\n")
                 del running[name]
