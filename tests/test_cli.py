@@ -255,3 +255,18 @@ def test_kl_warmup_through_the_cli(tmp_path):
 
     saved = keras.saving.load_model(os.path.join(out, "model.keras"))
     assert float(saved.kl_scale) == 1.0  # checkpoints hold the ELBO's weight
+
+
+def test_the_cli_prints_no_tensorflow_start_up_lines(tmp_path):
+    """TensorFlow's C++ start-up lines (oneDNN, CUDA stubs) are hidden
+    unless --verbose; the command's own output is unchanged."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-m", "tfmix.cli", "demo", "--out", str(tmp_path / "demo.png")],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "wrote 100 generated samples" in proc.stdout
+    for line in ("I0000", "oneDNN", "cuda", "absl::InitializeLog"):
+        assert line not in proc.stderr, proc.stderr[-2000:]
+    from tfmix.cli import build_parser
+
+    assert build_parser().parse_args(["--verbose", "zoo", "list"]).verbose is True

@@ -18,6 +18,7 @@ import os
 import sys
 
 EXIT_USAGE = 2
+_QUIET = [True]  # hide TensorFlow's start-up lines (main sets it from --verbose)
 
 
 class CLIError(Exception):
@@ -77,6 +78,7 @@ def _model_kwargs(args):
 
 
 def cmd_train(args):
+    _load_tensorflow()
     from tfmix import training
 
     if args.strategy == "multiworker":  # must come before any other TF work
@@ -107,6 +109,7 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     _check_run_dir(args.run_dir)
+    _load_tensorflow()
     from tfmix import training
 
     results = training.evaluate_run(
@@ -127,6 +130,7 @@ def cmd_evaluate(args):
 
 def cmd_sample(args):
     _check_run_dir(args.run_dir)
+    _load_tensorflow()
     from tfmix import plots, training
 
     _, model = training.load_run(args.run_dir)
@@ -138,6 +142,7 @@ def cmd_sample(args):
 
 def cmd_plot_latent(args):
     _check_run_dir(args.run_dir)
+    _load_tensorflow()
     from tfmix import plots, training
 
     config, model = training.load_run(args.run_dir)
@@ -156,10 +161,12 @@ def _load_run_or_preset(target):
 
     if os.path.isdir(target):
         _check_run_dir(target)
+        _load_tensorflow()
         from tfmix import training
 
         return training.load_run(target)[1], None
     if target in presets.PRESETS:
+        _load_tensorflow()
         return presets.load(target, compile=False), presets.card(target)
     raise CLIError(
         f"{target!r} is neither a run directory nor a preset; presets: {', '.join(sorted(presets.PRESETS))}"
@@ -195,6 +202,7 @@ def cmd_zoo(args):
 
 
 def cmd_demo(args):
+    _load_tensorflow()
     import numpy as np
 
     from tfmix import metrics, plots, presets
@@ -247,6 +255,8 @@ def build_parser():
     from tfmix.names import BINARIZE, DATASET_NAMES, MODEL_NAMES
 
     p = _Parser(prog="tfmix", description="Cluster-aware mixture VAEs in Keras 3 + TFP")
+    p.add_argument("--verbose", action="store_true",
+                   help="show TensorFlow's C++ start-up log lines (hidden by default)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model (resumes a killed run)")
@@ -327,10 +337,42 @@ def build_parser():
     return p
 
 
+def _load_tensorflow():
+    """Imports TensorFlow (quietly unless --verbose); commands call it after
+    their cheap checks, so that usage errors answer before it loads."""
+    if "tensorflow" not in sys.modules and _QUIET[0]:
+        _import_tensorflow_quietly()
+
+
+def _import_tensorflow_quietly():
+    """Imports TensorFlow with file descriptor 2 pointed at a temporary
+    file: its C++ start-up lines (oneDNN, CUDA stubs on a machine without a
+    GPU) are written before its log level applies; the lines of the device
+    start-up that follows are below TF_CPP_MIN_LOG_LEVEL=3 (set unless the
+    environment sets it). If the import fails, what it wrote is shown."""
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401  (devices start later: MultiWorkerMirroredStrategy must come first)
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args = build_parser().parse_args(argv)
+        _QUIET[0] = not args.verbose
         args.func(args)
     except CLIError as e:
         print(f"tfmix: error: {e}", file=sys.stderr)
