@@ -305,8 +305,10 @@ def cmd_status(args):
 
 
 #: Shu's test accuracy (majority vote) in `RuiShu/vae-clustering`
-#: `logs/gmvae.log.{0,1,2}` at his epoch 50 (50,000 examples each).
-SHU_AT_50 = (0.693, 0.706, 0.693)
+#: `logs/gmvae.log.{0,1,2}` at his epochs (50,000 examples each); None:
+#: not read yet, or the log ends before (log 1 ends at epoch 98).
+SHU_LOGS = {50: (0.693, 0.706, 0.693), 100: (0.732, None, 0.733), 200: (0.809, None, 0.748),
+            300: (None, None, 0.755)}
 #: our epochs at Shu's 50 / 100 / 200 / 300 / 500 / 1000
 CHECKPOINTS = {n: shu_epochs(n) for n in (50, 100, 200, 300, 500, 1000)}
 
@@ -336,8 +338,9 @@ def cmd_report(args):
         p = read_json(os.path.join(d, "progress.json"), {})
         print(f"| {job['run']} | {done} / {done / SHU_EPOCH:.0f} | {p.get('wall_time_s', 0) / 3600:.1f} h | "
               + " | ".join(cells) + f" | {training_neg_elbo(d):.2f} |")
-    print(f"| Shu's logs 0 / 1 / 2 (majority) | | | {' / '.join(f'{100 * a:.1f}%' for a in SHU_AT_50)} |"
-          + " |" * len(CHECKPOINTS))
+    shu = [" / ".join("-" if a is None else f"{100 * a:.1f}%" for a in SHU_LOGS[n]) if n in SHU_LOGS else ""
+           for n in CHECKPOINTS]
+    print("| Shu's logs 0 / 1 / 2 (majority) | | | " + " | ".join(shu) + " | |")
 
 
 def cmd_save(args):
