@@ -80,10 +80,11 @@ class SampleImages(keras.callbacks.Callback):
 
     def grid(self):
         """The sample grid as a [1, H, W, 1] float32 image in [0, 1]."""
-        k, n = self.model.num_clusters, self.per_cluster
-        rows = k if k > 1 else n
-        clusters = np.repeat(np.arange(rows), n) if k > 1 else np.zeros(n * n)
-        x = np.asarray(self.model.generate(clusters.astype(np.int32), seed=self.seed), np.float32)
+        from tfmix.plots import grid_clusters
+
+        n = self.per_cluster
+        clusters, rows = grid_clusters(self.model.num_clusters, n)
+        x = np.asarray(self.model.generate(clusters, seed=self.seed), np.float32)
         h, w = x.shape[1], x.shape[2]
         x = x[..., 0].reshape(rows, n, h, w).transpose(0, 2, 1, 3).reshape(rows * h, n * w)
         return x[None, :, :, None]

@@ -182,17 +182,23 @@ def conditional_generation_accuracy(model, judge, x_test, y_test, per_cluster=10
     unmatched clusters (K > classes) count as wrong.
     """
     K = model.num_clusters
-    if getattr(model, "labelled", False):  # trained with labels: cluster c is class c
-        mapping = np.arange(K)
-    else:
-        clusters = model.cluster_probs(x_test).argmax(-1)
-        mapping = cluster_to_label_map(np.asarray(y_test), clusters, "hungarian")
-        mapping = np.concatenate([mapping, np.full(K - len(mapping), -1)]) if len(mapping) < K else mapping
+    mapping = _generation_map(model, x_test, y_test)
     per = []
     for c in range(K):
         x = model.generate(c, int(per_cluster), seed=seed + c)
         per.append(float(np.mean(judge_labels(judge, x) == mapping[c])))
     return float(np.mean(per)), per
+
+
+def _generation_map(model, x_test, y_test):
+    """The class each cluster's samples should be: the identity for a model
+    trained with labels, else the Hungarian map of argmax q(y|x) on the test
+    set (-1: a cluster left unmatched)."""
+    K = model.num_clusters
+    if getattr(model, "labelled", False):  # trained with labels: cluster c is class c
+        return np.arange(K)
+    mapping = cluster_to_label_map(np.asarray(y_test), model.cluster_probs(x_test).argmax(-1), "hungarian")
+    return np.concatenate([mapping, np.full(K - len(mapping), -1)]) if len(mapping) < K else mapping
 
 
 def generation_report(model, judge, x_test, y_test, per_cluster=100, seed=0):
@@ -218,11 +224,7 @@ def generation_report(model, judge, x_test, y_test, per_cluster=100, seed=0):
     if int(per_cluster) < 1:
         raise ValueError(f"`per_cluster` must be >= 1, got {per_cluster}")
     K, n = model.num_clusters, int(per_cluster)
-    if getattr(model, "labelled", False):  # trained with labels: cluster c is class c
-        mapping = np.arange(K)
-    else:
-        mapping = cluster_to_label_map(np.asarray(y_test), model.cluster_probs(x_test).argmax(-1), "hungarian")
-        mapping = np.concatenate([mapping, np.full(K - len(mapping), -1)]) if len(mapping) < K else mapping
+    mapping = _generation_map(model, x_test, y_test)
     judged, back = [], []
     for c in range(K):
         x = model.generate(c, n, seed=seed + c)
@@ -231,9 +233,10 @@ def generation_report(model, judge, x_test, y_test, per_cluster=100, seed=0):
     category = np.repeat(np.arange(K), n)
     labels = np.concatenate(judged)
     purity_map = cluster_to_label_map(labels, category, "hungarian")
+    per = [float(np.mean(j == mapping[c])) for c, j in enumerate(judged)]
     return {
-        "judged_generation": float(np.mean([np.mean(j == mapping[c]) for c, j in enumerate(judged)])),
-        "judged_generation_per_cluster": [float(np.mean(j == mapping[c])) for c, j in enumerate(judged)],
+        "judged_generation": float(np.mean(per)),
+        "judged_generation_per_cluster": per,
         "generation_purity": cluster_accuracy(labels, category, "hungarian"),
         "generation_purity_per_cluster": [float(np.mean(j == purity_map[c])) for c, j in enumerate(judged)],
         "self_consistency": float(np.mean(np.concatenate(back) == category)),

@@ -69,15 +69,21 @@ def latent_scatter(z2, panels, out, title=None):
     plt.close(fig)
 
 
+def grid_clusters(num_clusters, per_cluster):
+    """(clusters [N] int32, rows) of a sample grid: one row of `per_cluster`
+    per cluster, or a per_cluster x per_cluster square for one component."""
+    if num_clusters > 1:
+        return np.repeat(np.arange(num_clusters), per_cluster).astype(np.int32), num_clusters
+    return np.zeros(per_cluster * per_cluster, np.int32), per_cluster
+
+
 def cluster_samples_grid(model, out, per_cluster=10, seed=0, title=None):
     """Writes a PNG of `model.generate` samples: one row of `per_cluster`
     per cluster, or a per_cluster x per_cluster square for a one-component
     model. Returns the number of images."""
     k = model.num_clusters
-    if k > 1:
-        clusters, rows, labels = np.repeat(np.arange(k), per_cluster), k, [f"y={c}" for c in range(k)]
-    else:
-        clusters, rows, labels = np.zeros(per_cluster * per_cluster, np.int32), per_cluster, None
-    images = model.generate(clusters.astype(np.int32), seed=seed)
+    clusters, rows = grid_clusters(k, per_cluster)
+    labels = [f"y={c}" for c in range(k)] if k > 1 else None
+    images = model.generate(clusters, seed=seed)
     image_grid(images, rows, labels, out=out, title=title)
     return len(images)

@@ -153,10 +153,7 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
         labelled = os.path.join(run_dir, training.LABELLED_FILE)
         if os.path.exists(labelled):  # semi-supervised: which training images had labels
             shutil.copyfile(labelled, os.path.join(tmp, training.LABELLED_FILE))
-        plots.cluster_samples_grid(
-            clean, os.path.join(tmp, "samples.png"), per_cluster=10, seed=0,
-            title=f"{preset}: samples" + (", one row per cluster" if clean.num_clusters > 1 else ""),
-        )
+        _draw_samples(clean, os.path.join(tmp, "samples.png"), preset)
         card = {
             "preset": preset,
             "model": config["model"],
@@ -193,6 +190,14 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
     return card
 
 
+def _draw_samples(model, path, preset):
+    """The preset's `samples.png`: 10 samples per cluster, seed 0."""
+    plots.cluster_samples_grid(
+        model, path, per_cluster=10, seed=0,
+        title=f"{preset}: samples" + (", one row per cluster" if model.num_clusters > 1 else ""),
+    )
+
+
 def card_config(card, limit=None):
     """The run-config keys that `training.split_arrays` needs, from a
     preset's card (the test split binarised as the card's metrics were)."""
@@ -215,10 +220,7 @@ def reexport(preset):
         export.export_saved_model(model, tmp, ll_samples=card["export_ll_samples"])
         _check_export(model, tmp, x_test)
     with atomic_path(os.path.join(entry, "samples.png"), suffix=".png") as tmp:  # generation may have changed
-        plots.cluster_samples_grid(
-            model, tmp, per_cluster=10, seed=0,
-            title=f"{preset}: samples" + (", one row per cluster" if model.num_clusters > 1 else ""),
-        )
+        _draw_samples(model, tmp, preset)
     card["saved_model_exported"] = datetime.date.today().isoformat()
     atomic_write_json(os.path.join(entry, "card.json"), card)
     return card

@@ -34,8 +34,9 @@ from tfmix.utils import atomic_save_model, atomic_write_json, read_json
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.json"
-LABELLED_FILE = "labelled_indices.npy"
-SAMPLE_EVERY = 10  # epochs between the TensorBoard sample grids of tfmix train  # semi-supervised runs: the labelled training images
+LABELLED_FILE = "labelled_indices.npy"  # semi-supervised runs: the labelled training images
+BACKUP_DIR = "backup"  # Keras' BackupAndRestore state
+SAMPLE_EVERY = 10  # epochs between the TensorBoard sample grids of tfmix train
 #: run.json keys that may differ when a run is resumed.
 RESUMABLE_KEYS = ("epochs", "jit_compile")
 #: Settings added after the first runs, with the value older run.json files
@@ -187,7 +188,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     if isinstance(num_labels, int) and num_labels:
         # Kingma et al.'s J^alpha unless told otherwise: every labelled and
         # every unlabelled ELBO once per epoch, alpha = 0.1 N
-        n = tdata.split_size(dataset, "train") if limit is None else min(int(limit), tdata.split_size(dataset, "train"))
+        n = tdata.split_size(dataset, "train")
+        n = n if limit is None else min(int(limit), n)
         model_kwargs.setdefault("labelled_fraction", min(1.0, num_labels / n))
         model_kwargs.setdefault("classification_weight", KINGMA_ALPHA)
     return {
@@ -267,7 +269,7 @@ def split_arrays(config, split="test"):
 def resumed_epoch(run_dir):
     """The epoch a rerun of the run in `run_dir` starts at: the one Keras'
     `BackupAndRestore` state (`backup/training_metadata.json`) names, else 0."""
-    meta = read_json(os.path.join(run_dir, "backup", "training_metadata.json"), default=None)
+    meta = read_json(os.path.join(run_dir, BACKUP_DIR, "training_metadata.json"), default=None)
     return int(meta["epoch"]) if meta else 0
 
 
@@ -396,14 +398,13 @@ def train(config, run_dir, verbose=1, time_limit=None, init_from=None):
         callbacks.append(stopper)
     callbacks += [
         keras.callbacks.BackupAndRestore(
-            os.path.join(run_dir, "backup"), delete_checkpoint=False
+            os.path.join(run_dir, BACKUP_DIR), delete_checkpoint=False
         ),
         RunProgress(run_dir, PROGRESS_FILE, MODEL_FILE),
         keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+        SampleImages(os.path.join(run_dir, "tensorboard", "samples"), every=SAMPLE_EVERY),
     ]
-    if model.num_clusters > 1 or model.supports_sigma:
-        callbacks.append(SampleImages(os.path.join(run_dir, "tensorboard", "samples"), every=SAMPLE_EVERY))
     model.fit(
         train_ds, epochs=config["epochs"], initial_epoch=start_epoch, steps_per_epoch=steps, validation_data=val_ds,
         callbacks=callbacks, verbose=verbose,

@@ -187,13 +187,13 @@ class InfoCatVAE(CatVAE):
             )
         if info_sampling not in self.INFO_SAMPLING:
             raise ValueError(f"`info_sampling` must be one of {self.INFO_SAMPLING}, got {info_sampling!r}")
-        if info_sampling == "stratified" and int(info_samples) < int(kwargs.get("num_clusters", 10)):
-            raise ValueError(
-                f"`info_samples` must be at least num_clusters ({kwargs.get('num_clusters', 10)}) with "
-                f"info_sampling='stratified' (one sample of each category or more), got {info_samples}")
         self.info_weight, self.temperature, self.info_samples = float(info_weight), float(temperature), int(info_samples)
         self.info_sampling = info_sampling
         super().__init__(**kwargs)
+        if info_sampling == "stratified" and self.info_samples < self.num_clusters:
+            raise ValueError(
+                f"`info_samples` must be at least num_clusters ({self.num_clusters}) with "
+                f"info_sampling='stratified' (one sample of each category or more), got {info_samples}")
 
     def info_codes(self, seed):
         """The categories of one step's generated samples, [M, K]: one-hot
