@@ -4,9 +4,10 @@
         [--ll-samples 1000] [--export-ll-samples 100] [--notes "..."] [--train-command "..."]
     python scripts/publish_zoo.py gmvae_mnist --reexport   # new signatures, same weights
     python scripts/publish_zoo.py gmvae_mnist --reevaluate [--ll-samples N]   # measure the card again
+    python scripts/publish_zoo.py all --refresh   # README from card.json, manifest.json of the files
 
 Writes zoo/<preset>/ (model.keras, saved_model/, card.json, README.md,
-samples.png) and prints the card's metrics.
+samples.png, manifest.json) and prints the card's metrics.
 """
 
 import argparse
@@ -23,14 +24,22 @@ def main():
                    help="only re-export the published preset's SavedModel from its model.keras")
     p.add_argument("--reevaluate", action="store_true",
                    help="only measure the published preset again (same weights and card settings) and rewrite its card")
+    p.add_argument("--refresh", action="store_true",
+                   help="only rewrite README.md from card.json and manifest.json from the files "
+                        "(PRESET 'all': every published preset)")
     p.add_argument("--ll-samples", type=int, default=None, help="default 1000 (--reevaluate: the card's)")
     p.add_argument("--ll-limit", type=int, default=None, help="test images for the log-likelihood (default all)")
     p.add_argument("--export-ll-samples", type=int, default=100)
     p.add_argument("--notes", default="")
     p.add_argument("--train-command", default=None)
     args = p.parse_args()
-    from tfmix import publish
+    from tfmix import presets, publish
 
+    if args.refresh:
+        for name in presets.published() if args.preset == "all" else [args.preset]:
+            manifest = publish.refresh(name)
+            print(f"refreshed {name}: README.md and manifest.json ({len(manifest['files'])} files)")
+        return
     if args.reexport:
         card = publish.reexport(args.preset)
         print(f"re-exported {args.preset}: saved_model of {card['saved_model_exported']}")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tfmix
-from tfmix import presets, publish, training
+from tfmix import preset_utils, presets, publish, training
 from tfmix.cli import main
 
 
@@ -51,7 +51,9 @@ def test_publish_a_tiny_run_into_a_temporary_zoo(tmp_path, monkeypatch):
     training.train(cfg, run, verbose=0)
     card = publish.publish("gmvae_mnist", run, ll_samples=2, export_ll_samples=3)
     entry = tmp_path / "zoo" / "gmvae_mnist"
-    assert sorted(os.listdir(entry)) == ["README.md", "card.json", "model.keras", "samples.png", "saved_model"]
+    assert sorted(os.listdir(entry)) == ["README.md", "card.json", "manifest.json", "model.keras", "samples.png",
+                                         "saved_model"]
+    preset_utils.verify(str(entry))
     assert json.load(open(entry / "card.json"))["metrics"]["acc_hungarian"] == card["metrics"]["acc_hungarian"]
     assert "acc_hungarian" in (entry / "README.md").read_text()
     assert [p for p in os.listdir(tmp_path / "zoo") if p.startswith(".")] == []  # no temporaries left
@@ -112,3 +114,13 @@ def test_publish_a_semi_supervised_run_ships_its_labelled_indices(tmp_path, monk
     assert len(shipped) == 20 and shipped.max() < 200
     assert "20 labelled training images" in (entry / "README.md").read_text()
     assert "classify" in card["signatures"]
+
+
+@pytest.mark.parametrize("name", presets.published())
+def test_published_presets_match_their_manifests_and_have_hub_front_matter(name):
+    entry = presets.preset_dir(name)
+    files = preset_utils.verify(entry)["files"]
+    on_disk = {os.path.relpath(os.path.join(r, f), entry) for r, _, fs in os.walk(entry) for f in fs} - {"manifest.json"}
+    assert set(files) == on_disk  # every file listed, nothing unlisted
+    readme = open(os.path.join(entry, "README.md")).read()
+    assert readme.startswith("---\nlibrary_name: keras\n") and "model-index:" in readme

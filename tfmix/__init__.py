@@ -13,11 +13,22 @@ _MODEL_EXPORTS = (
 )
 
 
-def load(name, compile=True):
-    """A zoo preset as a trainable Keras model, e.g. `tfmix.load("gmvae_mnist")`."""
+def load(handle, compile=True):
+    """A preset as a trainable Keras model: a registered name
+    (`tfmix.load("gmvae_mnist")`), a preset directory or `.tar.gz`, or a
+    `file://`, `http(s)://` or `hf://org/name` handle (`tfmix.preset_utils`)."""
     from tfmix import presets
 
-    return presets.load(name, compile=compile)
+    return presets.load(handle, compile=compile)
+
+
+def save_to_preset(model, directory, card=None, **kwargs):
+    """Writes `model` as a preset directory (model.keras, saved_model/,
+    card.json, README.md, samples.png, manifest.json) that `tfmix.load`
+    and `from_preset` accept; see `tfmix.publish.save_to_preset`."""
+    from tfmix import publish
+
+    return publish.save_to_preset(model, directory, card=card, **kwargs)
 
 
 def __getattr__(name):
@@ -28,4 +39,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'tfmix' has no attribute {name!r}")
 
 
-__all__ = list(_MODEL_EXPORTS) + ["load"]
+__all__ = list(_MODEL_EXPORTS) + ["load", "save_to_preset"]

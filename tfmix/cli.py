@@ -156,16 +156,17 @@ def cmd_plot_latent(args):
 
 
 def _load_run_or_preset(target):
-    """(model, card or None) from a run directory or a preset name."""
+    """(model, card or None) from a run directory or a preset handle (a
+    name, a preset directory or .tar.gz, a file://, http(s):// or hf:// URL)."""
     from tfmix import presets
 
-    if os.path.isdir(target):
+    if os.path.isdir(target) and os.path.exists(os.path.join(target, "run.json")):
         _check_run_dir(target)
         _load_tensorflow()
         from tfmix import training
 
         return training.load_run(target)[1], None
-    if target in presets.PRESETS:
+    if target in presets.PRESETS or "://" in target or os.path.exists(target):
         _load_tensorflow()
         return presets.load(target, compile=False), presets.card(target)
     raise CLIError(

@@ -7,10 +7,15 @@ Each preset is a recipe (model, dataset, hyperparameters: what
 - `model.keras`: config and weights (no optimizer state) for fine-tuning;
 - `saved_model/`: the SavedModel with the TF Serving signatures;
 - `card.json` and `README.md`: what was trained, how long, with which seed,
-  and every metric with the command that measured it; `samples.png`.
+  and every metric with the command that measured it; `samples.png`;
+- `manifest.json`: every other file with its size and sha256.
+
+`preset_utils` resolves handles (names, directories, URLs, `hf://`) and
+checks each file against the preset's `manifest.json`.
 
 Example:
 >>> model = tfmix.load("gmvae_mnist")  # doctest: +SKIP
+>>> model = tfmix.load("https://example.org/zoo/gmvae_mnist/")  # doctest: +SKIP
 >>> model = tfmix.GMVAE.from_preset("gmvae_mnist")  # doctest: +SKIP
 """
 
@@ -214,23 +219,31 @@ def published():
     return [n for n in sorted(PRESETS) if os.path.exists(os.path.join(zoo_dir(), n, "card.json"))]
 
 
-def card(name):
-    """The preset's card (dict)."""
-    return read_json(os.path.join(preset_dir(name), "card.json"))
+def card(handle):
+    """The card (dict) of a preset handle (a name, directory or URL:
+    `preset_utils.resolve`)."""
+    from tfmix import preset_utils
+
+    return read_json(os.path.join(preset_utils.resolve(handle), "card.json"))
 
 
-def load(name, compile=True):
-    """The preset's Keras model, ready to `fit` (Adam at the card's rate)."""
+def load(handle, compile=True):
+    """The Keras model of a preset handle (a registered name, a preset
+    directory, a file://, http(s):// or hf:// handle: `preset_utils`),
+    ready to `fit` (Adam at the card's learning rate) unless `compile=False`."""
     import keras
 
     import tfmix.models  # noqa: F401  (registers the classes with Keras)
+    from tfmix import preset_utils
 
-    path = os.path.join(preset_dir(name), "model.keras")
+    directory = preset_utils.resolve(handle)
+    path = os.path.join(directory, "model.keras")
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
-        raise ValueError(f"cannot load preset {name!r} from {path}: {type(e).__name__}: {e}") from None
+        raise ValueError(f"cannot load preset {handle!r} from {path}: {type(e).__name__}: {e}") from None
     if compile:
-        lr = PRESETS[name]["learning_rate"]
+        meta = read_json(os.path.join(directory, "card.json"), {})
+        lr = meta.get("hyperparameters", {}).get("learning_rate") or PRESETS.get(handle, {}).get("learning_rate", 1e-3)
         model.compile(optimizer=keras.optimizers.Adam(lr))
     return model

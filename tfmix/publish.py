@@ -1,9 +1,10 @@
-"""Publishing a trained run as a zoo preset (`scripts/publish_zoo.py`).
+"""Publishing a trained run as a zoo preset (`scripts/publish_zoo.py`),
+and a user's own model as a preset (`save_to_preset`).
 
-`publish(preset, run_dir)` measures the run on its test split, exports the
-SavedModel, checks it against the Keras model, writes the card and a sample
-grid, and moves the whole directory into `zoo/<preset>/` in one rename, so
-the zoo never holds a half-written preset.
+`publish(preset, run_dir)` measures the run on its test split and writes it
+with `save_to_preset`: the SavedModel (checked against the Keras model),
+the card, a sample grid and the manifest, moved into `zoo/<preset>/` in one
+rename, so the zoo never holds a half-written preset.
 """
 
 import datetime
@@ -14,7 +15,7 @@ import sys
 
 import numpy as np
 
-from tfmix import export, plots, presets, training
+from tfmix import export, plots, preset_utils, presets, training
 from tfmix.utils import atomic_directory, atomic_path, atomic_write_json, read_json
 
 METRIC_DOC = {
@@ -86,29 +87,70 @@ def _labels_line(num_labels):
     return []
 
 
+HF_METRICS = {  # card metric -> (Hugging Face metric type, name shown)
+    "acc_hungarian": ("accuracy", "cluster accuracy (Hungarian)"),
+    "acc_majority": ("accuracy", "cluster accuracy (majority)"),
+    "nmi": ("nmi", "normalised mutual information"),
+    "ari": ("ari", "adjusted Rand index"),
+    "test_error": ("error", "q(y|x) classification error"),
+    "test_neg_elbo": ("neg_elbo", "negative ELBO (nats)"),
+    "test_log_likelihood": ("log_likelihood", "importance-weighted log-likelihood (nats)"),
+}
+
+
+def _yaml(value):
+    """A scalar as YAML (JSON strings and numbers are valid YAML)."""
+    import json
+
+    return json.dumps(value)
+
+
+def front_matter(card):
+    """Hugging Face model-card front matter (YAML between `---` lines) from a
+    card: library_name, tags, datasets, metrics and a model-index holding
+    the measured results."""
+    m = card.get("metrics", {})
+    rows = [(k, *HF_METRICS[k], m[k]) for k in HF_METRICS if isinstance(m.get(k), (int, float))]
+    lines = ["---", "library_name: keras", "tags:"]
+    lines += [f"  - {t}" for t in ("tfmix", "keras", "tensorflow-probability", "variational-autoencoder",
+                                   "clustering", card["model"])]
+    if card.get("dataset"):
+        lines += ["datasets:", f"  - {card['dataset']}"]
+    if rows:
+        lines += ["metrics:"] + [f"  - {t}" for t in dict.fromkeys(r[1] for r in rows)]
+        lines += ["model-index:", f"  - name: {_yaml(card['preset'])}", "    results:",
+                  "      - task:", "          type: image-clustering", "          name: clustering and generation"]
+        if card.get("dataset"):
+            lines += ["        dataset:", f"          type: {card['dataset']}", f"          name: {card['dataset']}",
+                      "          split: test"]
+        lines += ["        metrics:"]
+        for key, mtype, name, value in rows:
+            lines += [f"          - type: {mtype}", f"            name: {_yaml(name)}", f"            value: {float(value):.6g}"]
+    lines += ["---", ""]
+    return "\n".join(lines)
+
+
 def render_card(card):
-    m = card["metrics"]
-    lines = [
-        f"# {card['preset']}",
-        "",
-        card["description"],
-        "",
-        f"- model: `{card['class']}` (`tfmix train {card['model']}`), dataset: `{card['dataset']}` "
-        f"(binarisation: {card['hyperparameters']['binarize']})",
-        f"- trained: {card['epochs']} epochs, seed {card['seed']}, wall time "
-        f"{card['wall_time_s'] / 3600:.2f} h on {card['machine']}",
+    """The preset's README.md: front matter, then what was trained and how,
+    the metrics with the command that measured them, the signatures."""
+    m = card.get("metrics", {})
+    lines = [front_matter(card) + f"# {card['preset']}", "", card["description"], ""]
+    lines.append(f"- model: `{card['class']}` (`tfmix train {card['model']}`)"
+                 + (f", dataset: `{card['dataset']}`" if card.get("dataset") else "")
+                 + (f" (binarisation: {card['hyperparameters']['binarize']})" if "binarize" in card["hyperparameters"] else ""))
+    if "epochs" in card:
+        lines.append(f"- trained: {card['epochs']} epochs, seed {card['seed']}, wall time "
+                     f"{card['wall_time_s'] / 3600:.2f} h on {card['machine']}")
+    lines += [
         f"- hyperparameters: `{card['hyperparameters']}`",
         *_labels_line(card.get("num_labels")),
         f"- load: `tfmix.load(\"{card['preset']}\")` or `{card['class']}.from_preset(\"{card['preset']}\")`; "
         f"serve: `saved_model/` (signatures below)",
-        "",
-        "## Metrics (test split)",
-        "",
-        f"Measured on {card['date']} by `{card['metrics_command']}`.",
-        "",
-        "| metric | value | meaning |",
-        "|---|---|---|",
     ]
+    if m:
+        lines += ["", "## Metrics (test split)", "",
+                  f"Measured on {card['date']} by `{card['metrics_command']}`.", "",
+                  "| metric | value | meaning |", "|---|---|---|"]
     for k, v in m.items():
         if k in METRIC_DOC:
             lines.append(f"| {k} | {v:.4f} | {METRIC_DOC[k]} |")
@@ -131,6 +173,65 @@ def render_card(card):
     return "\n".join(lines)
 
 
+def save_to_preset(model, directory, card=None, export_ll_samples=100, overwrite=False,
+                   extra_files=(), check_images=None):
+    """Writes `model` as a preset directory that `tfmix.load(directory)`
+    and `from_preset` accept (also once copied to a server or the Hub):
+    `model.keras` (config and weights, no optimizer state), `saved_model/`
+    (the TF Serving signatures), `card.json` and `README.md` (with
+    Hugging Face front matter), `samples.png`, any `extra_files` and
+    `manifest.json` (size and sha256 of every file). Everything is
+    written in a temporary directory moved into place in one rename.
+
+    `card` (dict): what to record; `preset` (default: the directory's
+    name), `description`, `metrics`, `notes`, ... are kept; the model's
+    class, registry name, hyperparameters and signatures are filled in.
+    `check_images`: test images on which the exported `cluster` signature
+    must agree with the Keras model. Returns the card.
+
+    Example:
+    >>> model.fit(x, epochs=5)  # doctest: +SKIP
+    >>> tfmix.save_to_preset(model, "my_gmvae", card={"description": "GMVAE on my data"})  # doctest: +SKIP
+    >>> same = tfmix.load("my_gmvae")  # doctest: +SKIP
+    """
+    from tfmix.models import MODELS, MixtureVAE
+
+    if not isinstance(model, MixtureVAE):
+        raise TypeError(f"`model` must be a tfmix model, got {type(model).__name__}")
+    if card is not None and not isinstance(card, dict):
+        raise TypeError(f"`card` must be a dict or None, got {type(card).__name__}")
+    model._ensure_built()
+    name = os.path.basename(os.path.abspath(directory))
+    clean = type(model).from_config(model.get_config())  # no optimizer state
+    clean.set_weights(model.get_weights())
+    card = dict(card or {})
+    card.setdefault("preset", name)
+    card.setdefault("model", next((k for k, v in MODELS.items() if v is type(model)), type(model).__name__))
+    card.setdefault("class", type(model).__name__)
+    card.setdefault("description", f"{type(model).__name__} saved with tfmix.save_to_preset")
+    hyper = {**clean.get_config(), **card.get("hyperparameters", {})}
+    for key in ("name", "trainable", "dtype"):
+        hyper.pop(key, None)
+    card["hyperparameters"] = hyper
+    card["export_ll_samples"] = export_ll_samples
+    card["signatures"] = signature_table(clean)
+    card.setdefault("metrics", {})
+    card.setdefault("python", sys.version.split()[0])
+    with atomic_directory(directory, overwrite=overwrite) as tmp:
+        clean.save(os.path.join(tmp, "model.keras"))
+        export.export_saved_model(clean, os.path.join(tmp, "saved_model"), ll_samples=export_ll_samples)
+        if check_images is not None:
+            _check_export(clean, os.path.join(tmp, "saved_model"), check_images)
+        for path in extra_files:
+            shutil.copyfile(path, os.path.join(tmp, os.path.basename(path)))
+        _draw_samples(clean, os.path.join(tmp, "samples.png"), card["preset"])
+        atomic_write_json(os.path.join(tmp, "card.json"), card)
+        with open(os.path.join(tmp, "README.md"), "w") as f:
+            f.write(render_card(card))
+        preset_utils.write_manifest(tmp)
+    return card
+
+
 def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", command=None,
             train_command=None, ll_limit=None):
     """Evaluates `run_dir` and writes `zoo/<preset>/` atomically; returns the card."""
@@ -143,51 +244,34 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
     progress = read_json(os.path.join(run_dir, training.PROGRESS_FILE))
     zoo = presets.zoo_dir()
     os.makedirs(zoo, exist_ok=True)
-    with atomic_directory(os.path.join(zoo, preset), overwrite=True) as tmp:
-        clean = type(model).from_config(model.get_config())  # no optimizer state
-        clean.set_weights(model.get_weights())
-        clean.save(os.path.join(tmp, "model.keras"))
-        export.export_saved_model(clean, os.path.join(tmp, "saved_model"), ll_samples=export_ll_samples)
-        x_test, _ = training.split_arrays(dict(config, limit=64))
-        _check_export(clean, os.path.join(tmp, "saved_model"), x_test)
-        labelled = os.path.join(run_dir, training.LABELLED_FILE)
-        if os.path.exists(labelled):  # semi-supervised: which training images had labels
-            shutil.copyfile(labelled, os.path.join(tmp, training.LABELLED_FILE))
-        _draw_samples(clean, os.path.join(tmp, "samples.png"), preset)
-        card = {
-            "preset": preset,
-            "model": config["model"],
-            "class": type(clean).__name__,
-            "dataset": config["dataset"],
-            "description": recipe["description"],
-            "hyperparameters": {
-                **clean.get_config(),
-                "batch_size": config["batch_size"],
-                "learning_rate": config["learning_rate"],
-                "binarize": config["binarize"],
-                "optimizer": "Adam",
-            },
-            "seed": config["seed"],
-            "limit": config["limit"],
-            "num_labels": config["num_labels"],
-            "epochs": progress["epochs_done"],
-            "wall_time_s": progress["wall_time_s"],
-            "machine": machine_description(),
-            "date": datetime.date.today().isoformat(),
-            "metrics": metrics,
-            "metrics_command": command or f"python scripts/publish_zoo.py {preset} --run {run_dir} --ll-samples {ll_samples}",
-            "train_command": train_command or f"python scripts/train_zoo.py {preset} --runs-dir RUNS --epochs {progress['epochs_done']} --seed {config['seed']}",
-            "export_ll_samples": export_ll_samples,
-            "signatures": signature_table(clean),
-            "notes": notes,
-            "python": sys.version.split()[0],
-        }
-        for key in ("name", "trainable", "dtype"):
-            card["hyperparameters"].pop(key, None)
-        atomic_write_json(os.path.join(tmp, "card.json"), card)
-        with open(os.path.join(tmp, "README.md"), "w") as f:
-            f.write(render_card(card))
-    return card
+    x_test, _ = training.split_arrays(dict(config, limit=64))
+    labelled = os.path.join(run_dir, training.LABELLED_FILE)  # semi-supervised: which training images had labels
+    card = {
+        "preset": preset,
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "description": recipe["description"],
+        "hyperparameters": {
+            "batch_size": config["batch_size"],
+            "learning_rate": config["learning_rate"],
+            "binarize": config["binarize"],
+            "optimizer": "Adam",
+        },
+        "seed": config["seed"],
+        "limit": config["limit"],
+        "num_labels": config["num_labels"],
+        "epochs": progress["epochs_done"],
+        "wall_time_s": progress["wall_time_s"],
+        "machine": machine_description(),
+        "date": datetime.date.today().isoformat(),
+        "metrics": metrics,
+        "metrics_command": command or f"python scripts/publish_zoo.py {preset} --run {run_dir} --ll-samples {ll_samples}",
+        "train_command": train_command or f"python scripts/train_zoo.py {preset} --runs-dir RUNS --epochs {progress['epochs_done']} --seed {config['seed']}",
+        "notes": notes,
+    }
+    return save_to_preset(model, os.path.join(zoo, preset), card, export_ll_samples=export_ll_samples,
+                          overwrite=True, check_images=x_test,
+                          extra_files=[labelled] if os.path.exists(labelled) else [])
 
 
 def _draw_samples(model, path, preset):
@@ -223,7 +307,23 @@ def reexport(preset):
         _draw_samples(model, tmp, preset)
     card["saved_model_exported"] = datetime.date.today().isoformat()
     atomic_write_json(os.path.join(entry, "card.json"), card)
+    with atomic_path(os.path.join(entry, "README.md")) as tmp:
+        with open(tmp, "w") as f:
+            f.write(render_card(card))
+    preset_utils.write_manifest(entry)
     return card
+
+
+def refresh(preset):
+    """Rewrites a published preset's README.md from its card (the current
+    layout, with the Hugging Face front matter) and its manifest.json (the
+    files as they are now); weights, SavedModel and metrics unchanged."""
+    entry = presets.preset_dir(preset)
+    card = read_json(os.path.join(entry, "card.json"))
+    with atomic_path(os.path.join(entry, "README.md")) as tmp:
+        with open(tmp, "w") as f:
+            f.write(render_card(card))
+    return preset_utils.write_manifest(entry)
 
 
 def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
@@ -246,4 +346,5 @@ def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
     with atomic_path(os.path.join(entry, "README.md")) as tmp:
         with open(tmp, "w") as f:
             f.write(render_card(card))
+    preset_utils.write_manifest(entry)
     return card

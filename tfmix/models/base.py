@@ -187,18 +187,20 @@ class MixtureVAE(keras.Model):
         raise NotImplementedError
 
     @classmethod
-    def from_preset(cls, name, compile=True):
-        """A zoo preset as a trainable Keras model (keras-hub style).
+    def from_preset(cls, handle, compile=True):
+        """A preset as a trainable Keras model (keras-hub style).
 
-        `GMVAE.from_preset("gmvae_mnist")`; the preset must hold a `cls`
-        (any preset for `MixtureVAE.from_preset`).
+        `GMVAE.from_preset("gmvae_mnist")`; `handle` is anything
+        `tfmix.load` accepts (a name, a directory, a file://, http(s):// or
+        hf:// handle); the preset must hold a `cls` (any preset for
+        `MixtureVAE.from_preset`).
         """
         from tfmix import presets
 
-        model = presets.load(name, compile=compile)
+        model = presets.load(handle, compile=compile)
         if not isinstance(model, cls):
             raise ValueError(
-                f"preset {name!r} is a {type(model).__name__}, not a {cls.__name__}; "
+                f"preset {handle!r} is a {type(model).__name__}, not a {cls.__name__}; "
                 f"use {type(model).__name__}.from_preset or tfmix.load"
             )
         return model
