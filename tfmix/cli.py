@@ -5,6 +5,8 @@
     tfmix sample DIR --out grid.png
     tfmix plot-latent DIR --out latent.png
     tfmix export RUN_OR_PRESET --out DIR
+    tfmix export RUN_OR_PRESET --serving-bundle DIR [--version N]
+    tfmix export --zoo --serving-bundle DIR
     tfmix zoo list | tfmix zoo show PRESET
     tfmix demo [--preset gmvae_mnist] [--out demo.png]
 
@@ -175,15 +177,61 @@ def _load_run_or_preset(target):
 
 
 def cmd_export(args):
+    if args.zoo:
+        if args.target or not args.serving_bundle:
+            raise CLIError("export --zoo takes no TARGET and needs --serving-bundle DIR")
+        return _export_zoo_bundle(args)
+    if not args.target:
+        raise CLIError("export needs a TARGET (run directory or preset), or --zoo")
+    if bool(args.out) == bool(args.serving_bundle):
+        raise CLIError("export needs exactly one of --out DIR and --serving-bundle DIR")
     model, card = _load_run_or_preset(args.target)
     from tfmix import export
 
     ll = args.ll_samples or (card or {}).get("export_ll_samples", 100)
+    if args.serving_bundle:
+        import tempfile
+
+        from tfmix import serving
+
+        name = args.name or (card or {}).get("preset") or os.path.basename(os.path.abspath(args.target))
+        with tempfile.TemporaryDirectory() as tmp:
+            export.export_saved_model(model, os.path.join(tmp, "sm"), ll_samples=ll)
+            try:
+                target = serving.write_bundle(os.path.join(tmp, "sm"), args.serving_bundle, name, args.version,
+                                              overwrite=args.overwrite)
+            except FileExistsError as e:
+                raise CLIError(str(e))
+        print(f"wrote the TF Serving model {name!r} version {args.version} to {target} "
+              f"(with warm-up requests for every signature)")
+        return
     try:
         names = export.export_saved_model(model, args.out, ll_samples=ll, overwrite=args.overwrite)
     except FileExistsError as e:
         raise CLIError(str(e))
     print(f"exported {type(model).__name__} to {args.out}: signatures {', '.join(names)} (log_likelihood: {ll} samples)")
+
+
+def _export_zoo_bundle(args):
+    """Every published preset's SavedModel as one bundle with models.config."""
+    from tfmix import presets
+
+    names = presets.published()
+    if not names:
+        raise CLIError(f"no published presets in {presets.zoo_dir()!r}")
+    _load_tensorflow()
+    from tfmix import preset_utils, serving
+
+    os.makedirs(args.serving_bundle, exist_ok=True)
+    for name in names:
+        source = os.path.join(preset_utils.resolve(name), "saved_model")  # checked against its manifest
+        try:
+            serving.write_bundle(source, args.serving_bundle, name, args.version, overwrite=args.overwrite)
+        except FileExistsError as e:
+            raise CLIError(str(e))
+        print(f"  {name}/{args.version}")
+    path = serving.write_models_config(args.serving_bundle, names)
+    print(f"wrote {len(names)} models and {path} (tensorflow_model_server --model_config_file)")
 
 
 def cmd_zoo(args):
@@ -318,9 +366,14 @@ def build_parser():
     pl.add_argument("--method", choices=["tsne", "pca"], default="tsne")
     pl.add_argument("--limit", type=_positive_int, default=2000)
     pl.set_defaults(func=cmd_plot_latent)
-    x = sub.add_parser("export", help="SavedModel with TF Serving signatures")
-    x.add_argument("target", help="run directory or preset name")
-    x.add_argument("--out", required=True)
+    x = sub.add_parser("export", help="SavedModel with TF Serving signatures, or a TF Serving bundle")
+    x.add_argument("target", nargs="?", help="run directory or preset handle")
+    x.add_argument("--out", help="the SavedModel's directory")
+    x.add_argument("--serving-bundle", metavar="DIR",
+                   help="write DIR/<name>/<version>/ with warm-up requests (TF Serving's layout)")
+    x.add_argument("--zoo", action="store_true", help="every published preset into --serving-bundle, with models.config")
+    x.add_argument("--name", help="the model's name in the bundle (default: the preset or run directory name)")
+    x.add_argument("--version", type=_positive_int, default=1)
     x.add_argument("--ll-samples", type=_positive_int, default=None)
     x.add_argument("--overwrite", action="store_true")
     x.set_defaults(func=cmd_export)
