@@ -11,7 +11,7 @@
 directory and trains from that snapshot (PYTHONPATH), so that editing the
 work tree never changes a running job. It keeps as many trainings going as
 there are cores (one TF thread each), each resuming where it stopped
-(`tfmix.training.train`: the same run directory, the same data per epoch),
+(`tfmix.runs.train`: the same run directory, the same data per epoch),
 in the order of `QUEUE`, and stops them cleanly: each invocation gets a
 time limit that ends its last epoch before the hours run out.
 

@@ -77,24 +77,25 @@ def figures(name, model, x_test, y_test, fig_dir):
 
 
 def main():
-    args, runs, p = evaluation_parser(__doc__.split("\n")[0], None)
+    args, named, p = evaluation_parser(__doc__.split("\n")[0], None)
 
     import numpy as np
 
-    from tfmix import metrics, training
+    from tfmix import evaluation, metrics, runs
+    from tfmix import data as tdata
     from tfmix.utils import atomic_write_json, read_json
 
     results = {"ll_samples": args.ll_samples, "runs": {}}
-    for name, run in runs.items():
-        config, model = training.load_run(run)
+    for name, run in named.items():
+        config, model = runs.load_run(run)
         if config["model"] != "cagem":
             p.error(f"{run} is a {config['model']} run, not cagem")
-        progress = read_json(os.path.join(run, training.PROGRESS_FILE))
-        m = training.evaluate_model(config, model, epochs=progress.get("epochs_done"), ll_samples=args.ll_samples,
+        progress = read_json(os.path.join(run, runs.PROGRESS_FILE))
+        m = evaluation.evaluate_model(config, model, epochs=progress.get("epochs_done"), ll_samples=args.ll_samples,
                                     ll_limit=args.ll_limit)
-        x_test, y_test = training.split_arrays(config)
+        x_test, y_test = tdata.split_arrays(config)
         # the -ELBO of x alone (labelled runs' evaluate_run scores (x, y) pairs)
-        m["test_neg_elbo_x"] = float(model.evaluate(training.array_batches(x_test), verbose=0,
+        m["test_neg_elbo_x"] = float(model.evaluate(tdata.array_batches(x_test), verbose=0,
                                                     return_dict=True)["neg_elbo"])
         p_gen = np.concatenate([model.generative_classifier(x_test[i : i + 500]) for i in range(0, len(x_test), 500)])
         p_inf = model.cluster_probs(x_test)

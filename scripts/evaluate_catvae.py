@@ -27,22 +27,23 @@ def main():
     args = p.parse_args()
     from tfmix.utils import named_runs
 
-    runs = named_runs(p, args.runs)
+    named = named_runs(p, args.runs)
 
     import numpy as np
 
-    from tfmix import metrics, plots, training
+    from tfmix import metrics, plots, runs, utils
+    from tfmix import data as tdata
     from tfmix.models.catvae import CatVAE
 
     os.makedirs(args.fig_dir, exist_ok=True)
     results = []
-    for name, run_dir in runs.items():
-        config, model = training.load_run(run_dir)
+    for name, run_dir in named.items():
+        config, model = runs.load_run(run_dir)
         if not isinstance(model, CatVAE):
             raise SystemExit(f"{run_dir} holds a {type(model).__name__}, not a CatVAE/InfoCatVAE")
-        x_test, y_test = training.split_arrays(config)
+        x_test, y_test = tdata.split_arrays(config)
         row = {"name": name, "run": run_dir, "model": type(model).__name__, "dataset": config["dataset"]}
-        progress = training.read_json(os.path.join(run_dir, training.PROGRESS_FILE))
+        progress = utils.read_json(os.path.join(run_dir, runs.PROGRESS_FILE))
         row.update(epochs=progress["epochs_done"], wall_time_s=progress["wall_time_s"])
         report = metrics.clustering_report(y_test, model.cluster_probs(x_test))
         row.update(report)

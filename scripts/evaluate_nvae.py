@@ -56,17 +56,18 @@ def main():
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     import matplotlib.pyplot as plt
 
-    from tfmix import data, metrics, plots, presets, training
+    from tfmix import data, metrics, plots, presets, runs, utils
+    from tfmix import data as tdata
     from tfmix.models.nvae import NVAE
 
     os.makedirs(args.fig_dir, exist_ok=True)
     fig = lambda suffix: os.path.join(args.fig_dir, f"{name}_{suffix}")  # noqa: E731
-    config, model = training.load_run(run_dir)
+    config, model = runs.load_run(run_dir)
     if not isinstance(model, NVAE):
         raise SystemExit(f"{run_dir} holds a {type(model).__name__}, not an NVAE")
     K, L, S = model.num_clusters, model.class_latent_dim, model.shared_latent_dim
-    x_test, y_test = training.split_arrays(config)
-    progress = training.read_json(os.path.join(run_dir, training.PROGRESS_FILE))
+    x_test, y_test = tdata.split_arrays(config)
+    progress = utils.read_json(os.path.join(run_dir, runs.PROGRESS_FILE))
     res = {"name": name, "run": run_dir, "dataset": config["dataset"], "epochs": progress["epochs_done"],
            "wall_time_s": progress["wall_time_s"]}
     res["test_error"] = float(np.mean(model.cluster_probs(x_test).argmax(-1) != y_test))
@@ -108,8 +109,8 @@ def main():
     judge = metrics.load_judge(config["dataset"])
     vae = None
     if args.vae:
-        is_run = os.path.exists(os.path.join(args.vae, training.RUN_FILE))
-        vae = training.load_run(args.vae)[1] if is_run else presets.load(args.vae)
+        is_run = os.path.exists(os.path.join(args.vae, runs.RUN_FILE))
+        vae = runs.load_run(args.vae)[1] if is_run else presets.load(args.vae)
     grid, row_labels = [], []
     clusters = np.repeat(np.arange(K), args.samples // K).astype(np.int32)
     for sigma in (1.0, 1.4):

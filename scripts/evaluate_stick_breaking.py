@@ -82,20 +82,20 @@ def components_figure(model, x, out, name):
 
 
 def main():
-    args, runs, p = evaluation_parser(__doc__.split("\n")[0], sorted(PAPER))
+    args, named, p = evaluation_parser(__doc__.split("\n")[0], sorted(PAPER))
 
     import numpy as np
 
-    from tfmix import data, plots, training
+    from tfmix import data, evaluation, plots, runs
     from tfmix.utils import atomic_write_json, read_json
 
     results = {"labels": label_check(), "ll_samples": args.ll_samples, "runs": {}}
     print(json.dumps(results["labels"]))
     models = {}
-    for name, run in runs.items():
-        config, models[name] = training.load_run(run)
-        progress = read_json(os.path.join(run, training.PROGRESS_FILE))
-        m = training.evaluate_model(config, models[name], epochs=progress.get("epochs_done"),
+    for name, run in named.items():
+        config, models[name] = runs.load_run(run)
+        progress = read_json(os.path.join(run, runs.PROGRESS_FILE))
+        m = evaluation.evaluate_model(config, models[name], epochs=progress.get("epochs_done"),
                                     ll_samples=args.ll_samples, ll_limit=args.ll_limit, knn_ks=KS)
         m.update(run=run, best_epoch=progress.get("best_epoch"), wall_time_s=progress.get("wall_time_s"),
                  stopped_early=progress.get("stopped_early", False),

@@ -31,24 +31,25 @@ def main(argv=None):
         p.error(f"--per-cluster must be at least 1, got {args.per_cluster}")
     from tfmix.utils import atomic_write_json, named_runs, read_json
 
-    runs = named_runs(p, args.runs)
+    named = named_runs(p, args.runs)
 
-    from tfmix import metrics, presets, publish, training
+    from tfmix import metrics, presets, publish, runs
+    from tfmix import data as tdata
 
     results = {"per_cluster": args.per_cluster, "runs": {}}
     judges = {}  # one per dataset
-    for name, run in runs.items():
+    for name, run in named.items():
         if not os.path.isdir(run) and run in presets.PRESETS:  # a published preset
             card = presets.card(run)
             config, model = publish.card_config(card), presets.load(run, compile=False)
             progress = {"epochs_done": card["epochs"]}
         else:
-            config, model = training.load_run(run)
-            progress = read_json(os.path.join(run, training.PROGRESS_FILE))
+            config, model = runs.load_run(run)
+            progress = read_json(os.path.join(run, runs.PROGRESS_FILE))
         if config["dataset"] not in judges:
             judges[config["dataset"]] = metrics.load_judge(config["dataset"])
         judge = judges[config["dataset"]]
-        x_test, y_test = training.split_arrays(config)
+        x_test, y_test = tdata.split_arrays(config)
         report = metrics.generation_report(model, judge, x_test, y_test, per_cluster=args.per_cluster, seed=0)
         results["runs"][name] = {
             "run": run, "model": config["model"], "dataset": config["dataset"], "num_labels": config["num_labels"],

@@ -45,11 +45,11 @@ MODEL_KWARGS = {
 
 
 def shu_config(model, seed, epochs):
-    from tfmix import training
+    from tfmix import runs
 
     kwargs = dict(num_clusters=10, latent_dim=64, hidden_units=[512, 512])
     kwargs.update(MODEL_KWARGS[model])
-    return training.run_config(
+    return runs.run_config(
         model, "mnist", epochs=epochs, batch_size=100, seed=seed,
         learning_rate=1e-3, binarize="dynamic", model_kwargs=kwargs,
     )
@@ -61,10 +61,10 @@ def cmd_run(args):
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from tfmix import training
+    from tfmix import runs
 
     run_dir = os.path.join(args.runs_dir, f"{args.model}_seed{args.seed}")
-    training.train(shu_config(args.model, args.seed, args.epochs), run_dir, verbose=2)
+    runs.train(shu_config(args.model, args.seed, args.epochs), run_dir, verbose=2)
 
 
 def _read_log(run_dir):

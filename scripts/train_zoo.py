@@ -31,10 +31,10 @@ def main():
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    from tfmix import training
+    from tfmix import runs
 
     seed = recipe["seed"] if args.seed is None else args.seed
-    config = training.run_config(
+    config = runs.run_config(
         recipe["model"], recipe["dataset"], epochs=args.epochs or recipe["epochs"],
         batch_size=recipe["batch_size"], seed=seed, learning_rate=recipe["learning_rate"],
         model_kwargs=recipe["model_kwargs"], num_labels=recipe.get("num_labels", 0),
@@ -42,7 +42,7 @@ def main():
         warmup_epochs=recipe.get("warmup_epochs", 0),
     )
     run_dir = args.run_dir or os.path.join(args.runs_dir, f"{args.preset}_seed{seed}")
-    training.train(config, run_dir, verbose=2, time_limit=args.time_limit)
+    runs.train(config, run_dir, verbose=2, time_limit=args.time_limit)
     print(f"trained {args.preset}: {run_dir}")
 
 

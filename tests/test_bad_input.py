@@ -14,7 +14,7 @@ import tensorflow as tf
 
 import tfmix
 from conftest import tiny_model
-from tfmix import data, export, presets, training
+from tfmix import data, export, presets, runs
 from tfmix.cli import main
 
 IMG = (28, 28, 1)
@@ -49,8 +49,8 @@ API_ONCE = [
     ("unknown preset", lambda t: tfmix.load("nope"), ValueError, "unknown preset 'nope'"),
     ("unknown dataset", lambda t: data.load("cifar", "train"), ValueError, "unknown dataset 'cifar'"),
     ("unknown split", lambda t: data.load("mnist", "validation"), ValueError, "split"),
-    ("missing checkpoint", lambda t: training.load_run(str(t / "missing")), FileNotFoundError, "no run directory"),
-    ("corrupt checkpoint", lambda t: training.load_run(_corrupt_run(t)), ValueError, "cannot load"),
+    ("missing checkpoint", lambda t: runs.load_run(str(t / "missing")), FileNotFoundError, "no run directory"),
+    ("corrupt checkpoint", lambda t: runs.load_run(_corrupt_run(t)), ValueError, "cannot load"),
     ("bad model argument", lambda t: tfmix.GMVAE(num_clusters=0), ValueError, "num_clusters"),
 ]
 

@@ -35,11 +35,11 @@ def test_every_model_has_a_reference_size(bench):
 
 
 def test_default_configuration_is_what_tfmix_train_uses(bench):
-    from tfmix import training
+    from tfmix import runs
 
     for name in ("gmvae", "vae", "dlgmm", "nvae", "cagem"):
-        config = training.run_config(name, "mnist", epochs=1, batch_size=10, seed=0)
-        model = training.build_model(config)
+        config = runs.run_config(name, "mnist", epochs=1, batch_size=10, seed=0)
+        model = runs.build_model(config)
         want = {"jit_compile": config["jit_compile"], "steps_per_execution": model.steps_per_execution,
                 "dtype_policy": config["dtype_policy"]}
         assert bench.default_config(name) == want, name

@@ -131,7 +131,7 @@ def test_bad_arguments():
 
 
 def test_kl_warmup_scales_only_the_continuous_kl_terms(binary_images):
-    from tfmix.training import KLWarmUp
+    from tfmix.callbacks import KLWarmUp
 
     model = tiny_model("cagem", labelled=True)
     x = tf.constant(binary_images[:4].reshape(4, -1))

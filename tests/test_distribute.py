@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfmix import training
+from tfmix import runs
+from tfmix import strategies
 
 ARGS = ["train", "gmvae", "--dataset", "mnist", "--limit", "400", "--hidden-units", "32",
         "--latent-dim", "4", "--num-clusters", "4", "--batch-size", "100", "--epochs", "2", "--seed", "3"]
@@ -79,16 +80,16 @@ def test_two_workers_train_identically_and_follow_one_worker(tmp_path):
 def test_multiworker_needs_a_valid_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match="needs the TF_CONFIG"):
-        training.worker_role("multiworker")
+        strategies.worker_role("multiworker")
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ValueError, match="TF_CONFIG is not a valid cluster description"):
-        training.worker_role("multiworker")
+        strategies.worker_role("multiworker")
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}))
     with pytest.raises(ValueError, match="worker:3 is not in the cluster"):
-        training.worker_role("multiworker")
+        strategies.worker_role("multiworker")
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}))
-    assert training.worker_role("multiworker") == (False, 1)
-    assert training.worker_dir("/r", "multiworker") == os.path.join("/r", "worker-1")
-    assert training.worker_role("mirrored") == (True, 0)
+    assert strategies.worker_role("multiworker") == (False, 1)
+    assert strategies.worker_dir("/r", "multiworker") == os.path.join("/r", "worker-1")
+    assert strategies.worker_role("mirrored") == (True, 0)
     with pytest.raises(ValueError, match="unknown strategy 'tpu'"):
-        training.run_config("gmvae", "mnist", epochs=1, batch_size=10, seed=0, strategy="tpu")
+        runs.run_config("gmvae", "mnist", epochs=1, batch_size=10, seed=0, strategy="tpu")

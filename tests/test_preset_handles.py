@@ -222,9 +222,13 @@ def test_the_demo_runs_from_an_installed_wheel_with_the_zoo_served_over_http(tmp
     zoo served over HTTP as $TFMIX_ZOO_URL."""
     if not os.path.exists(os.path.join(REPO, "zoo", "gmvae_mnist", MANIFEST)):
         pytest.skip("gmvae_mnist is not published here")
-    wheels = tmp_path / "wheels"
+    wheels, source = tmp_path / "wheels", tmp_path / "source"  # built from a copy: no build/ in the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(os.path.join(REPO, name), source / name)
+    shutil.copytree(os.path.join(REPO, "tfmix"), source / "tfmix", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(wheels), REPO], check=True, capture_output=True)
+                    "-w", str(wheels), str(source)], check=True, capture_output=True)
     (wheel,) = [w for w in os.listdir(wheels) if w.endswith(".whl")]
     venv = tmp_path / "venv"  # the dependencies (TensorFlow, ...) from the system site; tfmix from the wheel
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)

@@ -10,7 +10,7 @@ pipeline (checked by running them against it).
 import numpy as np
 import pytest
 
-from tfmix import data, training
+from tfmix import data, runs
 
 pytestmark = pytest.mark.mnist_data
 
@@ -59,13 +59,13 @@ def test_two_plus_two_epochs_with_a_restart_equal_four_in_one_go(tmp_path):
     kw = dict(batch_size=50, seed=5, limit=150, learning_rate=1e-3,
               model_kwargs=dict(num_clusters=3, latent_dim=2, hidden_units=[8]))
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
-    training.train(training.run_config("gmvae", "mnist", epochs=4, **kw), one, verbose=0)
-    training.train(training.run_config("gmvae", "mnist", epochs=2, **kw), two, verbose=0)
-    assert training.resumed_epoch(two) == 2
-    training.train(training.run_config("gmvae", "mnist", epochs=4, **kw), two, verbose=0)
+    runs.train(runs.run_config("gmvae", "mnist", epochs=4, **kw), one, verbose=0)
+    runs.train(runs.run_config("gmvae", "mnist", epochs=2, **kw), two, verbose=0)
+    assert runs.resumed_epoch(two) == 2
+    runs.train(runs.run_config("gmvae", "mnist", epochs=4, **kw), two, verbose=0)
     logs = [np.genfromtxt(f"{d}/log.csv", delimiter=",", names=True) for d in (one, two)]
     np.testing.assert_allclose(logs[0]["loss"], logs[1]["loss"], rtol=1e-5)
-    (_, a), (_, b) = training.load_run(one), training.load_run(two)
+    (_, a), (_, b) = runs.load_run(one), runs.load_run(two)
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-4, atol=1e-5)
 
@@ -81,7 +81,7 @@ def test_init_from_a_preset_continues_its_weights_and_epochs(tmp_path, monkeypat
     kw = dict(batch_size=50, seed=5, limit=100, learning_rate=1e-3,
               model_kwargs=dict(num_clusters=3, latent_dim=2, hidden_units=[8]))
     first = str(tmp_path / "first")
-    trained = training.train(training.run_config("gmvae", "mnist", epochs=2, **kw), first, verbose=0)
+    trained = runs.train(runs.run_config("gmvae", "mnist", epochs=2, **kw), first, verbose=0)
     zoo = tmp_path / "zoo"
     (zoo / "gmvae_mnist").mkdir(parents=True)
     atomic_save_model(trained, str(zoo / "gmvae_mnist" / "model.keras"))
@@ -89,18 +89,18 @@ def test_init_from_a_preset_continues_its_weights_and_epochs(tmp_path, monkeypat
     monkeypatch.setenv("TFMIX_ZOO", str(zoo))
 
     run = str(tmp_path / "run")
-    model = training.build_model(training.run_config("gmvae", "mnist", epochs=3, **kw))
-    assert training.init_from_preset(model, "gmvae_mnist", training.run_config("gmvae", "mnist", epochs=3, **kw)) == 2
+    model = runs.build_model(runs.run_config("gmvae", "mnist", epochs=3, **kw))
+    assert runs.init_from_preset(model, "gmvae_mnist", runs.run_config("gmvae", "mnist", epochs=3, **kw)) == 2
     for a, b in zip(model.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(a, b)
-    training.train(training.run_config("gmvae", "mnist", epochs=3, **kw), run, verbose=0, init_from="gmvae_mnist")
+    runs.train(runs.run_config("gmvae", "mnist", epochs=3, **kw), run, verbose=0, init_from="gmvae_mnist")
     log = np.genfromtxt(f"{run}/log.csv", delimiter=",", names=True)
     assert np.atleast_1d(log["epoch"]).tolist() == [2.0]  # one epoch: the third
-    assert training.resumed_epoch(run) == 3
+    assert runs.resumed_epoch(run) == 3
     with pytest.raises(ValueError, match="hidden_units"):
         other = dict(kw, model_kwargs=dict(num_clusters=3, latent_dim=2, hidden_units=[16]))
-        training.train(training.run_config("gmvae", "mnist", epochs=3, **other), str(tmp_path / "x"),
+        runs.train(runs.run_config("gmvae", "mnist", epochs=3, **other), str(tmp_path / "x"),
                        verbose=0, init_from="gmvae_mnist")
     with pytest.raises(ValueError, match="not fewer than"):
-        training.train(training.run_config("gmvae", "mnist", epochs=2, **kw), str(tmp_path / "y"),
+        runs.train(runs.run_config("gmvae", "mnist", epochs=2, **kw), str(tmp_path / "y"),
                        verbose=0, init_from="gmvae_mnist")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_model
-from tfmix.training import ResumableEarlyStopping
+from tfmix.callbacks import ResumableEarlyStopping
 
 
 def _epochs(stopper, values, first=0):
@@ -105,10 +105,10 @@ def test_missing_best_weights_is_a_clear_error(tmp_path):
 def test_training_defaults_are_each_models_measured_fastest():
     """XLA by default for the models it speeds up, on one device only; an
     explicit choice wins; steps per execution from the model class."""
-    from tfmix import training
+    from tfmix import runs
 
     def config(model, **kw):
-        return training.run_config(model, "mnist", epochs=1, batch_size=8, seed=0, **kw)
+        return runs.run_config(model, "mnist", epochs=1, batch_size=8, seed=0, **kw)
 
     assert config("nvae")["jit_compile"] is True and config("dlgmm")["jit_compile"] is True
     assert config("gmvae")["jit_compile"] is False and config("dldpmm")["jit_compile"] is False
@@ -116,10 +116,10 @@ def test_training_defaults_are_each_models_measured_fastest():
     assert config("nvae", jit_compile=False)["jit_compile"] is False
     assert config("gmvae", jit_compile=True)["jit_compile"] is True
     kwargs = {"hidden_units": [8], "latent_dim": 2}
-    vae = training.build_model(config("vae", model_kwargs=kwargs))
-    gmvae = training.build_model(config("gmvae", model_kwargs=kwargs))
+    vae = runs.build_model(config("vae", model_kwargs=kwargs))
+    gmvae = runs.build_model(config("gmvae", model_kwargs=kwargs))
     assert vae.steps_per_execution == 10 and gmvae.steps_per_execution == 1
-    mirrored = training.build_model(config("vae", model_kwargs=kwargs, strategy="mirrored"))
+    mirrored = runs.build_model(config("vae", model_kwargs=kwargs, strategy="mirrored"))
     assert mirrored.steps_per_execution == 1
 
 
@@ -149,13 +149,13 @@ def test_semi_supervised_loss_is_kingmas_j_alpha(name, binary_images):
 
 @pytest.mark.mnist_data
 def test_semi_supervised_runs_default_to_j_alpha():
-    from tfmix import training
+    from tfmix import runs
 
-    config = training.run_config("m2", "mnist", epochs=1, batch_size=100, seed=0, num_labels=100)
+    config = runs.run_config("m2", "mnist", epochs=1, batch_size=100, seed=0, num_labels=100)
     assert config["model_kwargs"] == {"labelled_fraction": 100 / 60000, "classification_weight": 0.1}
-    small = training.run_config("m2", "mnist", epochs=1, batch_size=100, seed=0, num_labels=20, limit=1000)
+    small = runs.run_config("m2", "mnist", epochs=1, batch_size=100, seed=0, num_labels=20, limit=1000)
     assert small["model_kwargs"]["labelled_fraction"] == 20 / 1000
-    old = training.run_config("m2", "mnist", epochs=1, batch_size=100, seed=0, num_labels=100,
+    old = runs.run_config("m2", "mnist", epochs=1, batch_size=100, seed=0, num_labels=100,
                               model_kwargs={"labelled_fraction": 1.0, "classification_weight": 1.0})
     assert old["model_kwargs"] == {"labelled_fraction": 1.0, "classification_weight": 1.0}
-    assert training.run_config("nvae", "mnist", epochs=1, batch_size=100, seed=0, num_labels="all")["model_kwargs"] == {}
+    assert runs.run_config("nvae", "mnist", epochs=1, batch_size=100, seed=0, num_labels="all")["model_kwargs"] == {}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tfmix
-from tfmix import preset_utils, presets, publish, training
+from tfmix import preset_utils, presets, publish, runs
 from tfmix.cli import main
 
 
@@ -45,10 +45,10 @@ def test_from_preset_checks_the_class():
 @pytest.mark.mnist_data
 def test_publish_a_tiny_run_into_a_temporary_zoo(tmp_path, monkeypatch):
     monkeypatch.setenv("TFMIX_ZOO", str(tmp_path / "zoo"))
-    cfg = training.run_config("gmvae", "mnist", epochs=1, batch_size=50, seed=0, limit=200,
+    cfg = runs.run_config("gmvae", "mnist", epochs=1, batch_size=50, seed=0, limit=200,
                               model_kwargs={"hidden_units": [16], "latent_dim": 3})
     run = str(tmp_path / "run")
-    training.train(cfg, run, verbose=0)
+    runs.train(cfg, run, verbose=0)
     card = publish.publish("gmvae_mnist", run, ll_samples=2, export_ll_samples=3)
     entry = tmp_path / "zoo" / "gmvae_mnist"
     assert sorted(os.listdir(entry)) == ["README.md", "card.json", "manifest.json", "model.keras", "samples.png",
@@ -102,15 +102,15 @@ def test_cli_zoo_errors(capsys):
 @pytest.mark.mnist_data
 def test_publish_a_semi_supervised_run_ships_its_labelled_indices(tmp_path, monkeypatch):
     monkeypatch.setenv("TFMIX_ZOO", str(tmp_path / "zoo"))
-    cfg = training.run_config("cagem", "mnist", epochs=1, batch_size=50, seed=0, limit=200, num_labels=20,
+    cfg = runs.run_config("cagem", "mnist", epochs=1, batch_size=50, seed=0, limit=200, num_labels=20,
                               model_kwargs={"hidden_units": [16], "latent_dim": 3, "top_latent_dim": 2})
     run = tmp_path / "run"
-    training.train(cfg, str(run), verbose=0)
+    runs.train(cfg, str(run), verbose=0)
     card = publish.publish("cagem100_mnist", str(run), ll_samples=2, export_ll_samples=2)
     entry = tmp_path / "zoo" / "cagem100_mnist"
     assert card["num_labels"] == 20 and json.load(open(entry / "card.json"))["num_labels"] == 20
-    shipped = np.load(entry / training.LABELLED_FILE)
-    np.testing.assert_array_equal(shipped, np.load(run / training.LABELLED_FILE))
+    shipped = np.load(entry / runs.LABELLED_FILE)
+    np.testing.assert_array_equal(shipped, np.load(run / runs.LABELLED_FILE))
     assert len(shipped) == 20 and shipped.max() < 200
     assert "20 labelled training images" in (entry / "README.md").read_text()
     assert "classify" in card["signatures"]

@@ -81,11 +81,11 @@ def _model_kwargs(args):
 
 def cmd_train(args):
     _load_tensorflow()
-    from tfmix import training
+    from tfmix import runs, strategies
 
     if args.strategy == "multiworker":  # must come before any other TF work
-        training.make_strategy("multiworker")
-    config = training.run_config(
+        strategies.make_strategy("multiworker")
+    config = runs.run_config(
         args.model, args.dataset, epochs=args.epochs, batch_size=args.batch_size,
         seed=args.seed, learning_rate=args.learning_rate, num_labels=args.labels,
         binarize=args.binarize, limit=args.limit, model_kwargs=_model_kwargs(args),
@@ -94,7 +94,7 @@ def cmd_train(args):
         warmup_epochs=args.warmup_epochs,
     )
     try:
-        training.build_model(config)  # validates the model arguments early
+        runs.build_model(config)  # validates the model arguments early
     except TypeError as e:
         raise CLIError(f"bad model argument: {e}")
     if args.init_from:
@@ -104,17 +104,17 @@ def cmd_train(args):
             presets.check_preset(args.init_from)
         except ValueError as e:
             raise CLIError(str(e))
-    training.train(config, args.out, verbose=1 if sys.stdout.isatty() else 2, time_limit=args.time_limit,
-                   init_from=args.init_from)
+    runs.train(config, args.out, verbose=1 if sys.stdout.isatty() else 2, time_limit=args.time_limit,
+               init_from=args.init_from)
     print(f"trained {args.model} on {args.dataset}: run directory {args.out}")
 
 
 def cmd_evaluate(args):
     _check_run_dir(args.run_dir)
     _load_tensorflow()
-    from tfmix import training
+    from tfmix import evaluation
 
-    results = training.evaluate_run(
+    results = evaluation.evaluate_run(
         args.run_dir, ll_samples=args.ll_samples, ll_limit=args.ll_limit
     )
     from tfmix.utils import atomic_write_json
@@ -133,9 +133,9 @@ def cmd_evaluate(args):
 def cmd_sample(args):
     _check_run_dir(args.run_dir)
     _load_tensorflow()
-    from tfmix import plots, training
+    from tfmix import plots, runs
 
-    _, model = training.load_run(args.run_dir)
+    _, model = runs.load_run(args.run_dir)
     _ensure_parent(args.out)
     n = plots.cluster_samples_grid(model, args.out, args.per_cluster, args.seed,
                                    title=f"{type(model).__name__}: one row per cluster")
@@ -145,10 +145,11 @@ def cmd_sample(args):
 def cmd_plot_latent(args):
     _check_run_dir(args.run_dir)
     _load_tensorflow()
-    from tfmix import plots, training
+    from tfmix import plots, runs
+    from tfmix import data as tdata
 
-    config, model = training.load_run(args.run_dir)
-    x, y = training.split_arrays(dict(config, limit=args.limit))
+    config, model = runs.load_run(args.run_dir)
+    x, y = tdata.split_arrays(dict(config, limit=args.limit))
     z2 = plots.project_2d(model.encode(x), args.method, seed=config["seed"])
     clusters = model.cluster_probs(x).argmax(-1)
     panels = ([("true label", y)] if y is not None else []) + [("cluster argmax q(y|x)", clusters)]
@@ -165,9 +166,9 @@ def _load_run_or_preset(target):
     if os.path.isdir(target) and os.path.exists(os.path.join(target, "run.json")):
         _check_run_dir(target)
         _load_tensorflow()
-        from tfmix import training
+        from tfmix import runs
 
-        return training.load_run(target)[1], None
+        return runs.load_run(target)[1], None
     if target in presets.PRESETS or "://" in target or os.path.exists(target):
         _load_tensorflow()
         return presets.load(target, compile=False), presets.card(target)

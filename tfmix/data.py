@@ -405,3 +405,41 @@ def binarized_mnist_labels(split, data_dir=None, cache_dir=None):
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, labels=labels, index=index, margin=margin)
     return labels, margin
+
+
+def array_batches(x, y=None, batch_size=1000):
+    """Evaluation batches of in-memory images (with their labels if given)."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y) if y is not None else x)
+    return ds.batch(batch_size).with_options(pipeline_options())
+
+
+def validation_split(config):
+    """The split monitored during training."""
+    if config.get("validation"):
+        return config["validation"]
+    return "validation" if "validation" in DATASETS[config["dataset"]][0] else "test"
+
+
+def split_arrays(config, split="test"):
+    """Images of `split` in file order (binarised with a fixed seed) and labels."""
+    split = split if config["limit"] is None else f"{split}[:{config['limit']}]"
+    ds = load(
+        config["dataset"], split, batch_size=1000, binarize=config["binarize"],
+        labels=DATASETS[config["dataset"]][1], seed=config["seed"], shuffle=False,
+        fresh_each_epoch=False,
+    )
+    if DATASETS[config["dataset"]][1]:
+        xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+        return np.concatenate(xs), np.concatenate(ys)
+    return np.concatenate([x.numpy() for x in ds]), None
+
+
+def split_labels(config, split, y):
+    """The split's labels; for binarized_mnist (tfds has none) matched from
+    grey-level MNIST (`tfmix.data.binarized_mnist_labels`)."""
+    if y is not None or config["dataset"] != "binarized_mnist":
+        return y
+    labels, _ = binarized_mnist_labels(split)
+    return labels if config["limit"] is None else labels[: config["limit"]]

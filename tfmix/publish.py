@@ -15,7 +15,8 @@ import sys
 
 import numpy as np
 
-from tfmix import export, plots, preset_utils, presets, training
+from tfmix import evaluation, export, plots, preset_utils, presets, runs
+from tfmix import data as tdata
 from tfmix.utils import atomic_directory, atomic_path, atomic_write_json, read_json
 
 METRIC_DOC = {
@@ -83,7 +84,7 @@ def _labels_line(num_labels):
         return ["- labels: every training image (supervised)"]
     if num_labels:
         return [f"- labels: {num_labels} labelled training images, the rest unlabelled; their indices "
-                f"in the training split: `{training.LABELLED_FILE}`"]
+                f"in the training split: `{runs.LABELLED_FILE}`"]
     return []
 
 
@@ -236,16 +237,16 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
             train_command=None, ll_limit=None):
     """Evaluates `run_dir` and writes `zoo/<preset>/` atomically; returns the card."""
     recipe = presets.check_preset(preset)
-    config, model = training.load_run(run_dir)
+    config, model = runs.load_run(run_dir)
     for key in ("model", "dataset"):
         if config[key] != recipe[key]:
             raise ValueError(f"run {run_dir!r} has {key}={config[key]!r}, preset {preset!r} wants {recipe[key]!r}")
-    metrics = training.evaluate_run(run_dir, ll_samples=ll_samples, ll_limit=ll_limit)
-    progress = read_json(os.path.join(run_dir, training.PROGRESS_FILE))
+    metrics = evaluation.evaluate_run(run_dir, ll_samples=ll_samples, ll_limit=ll_limit)
+    progress = read_json(os.path.join(run_dir, runs.PROGRESS_FILE))
     zoo = presets.zoo_dir()
     os.makedirs(zoo, exist_ok=True)
-    x_test, _ = training.split_arrays(dict(config, limit=64))
-    labelled = os.path.join(run_dir, training.LABELLED_FILE)  # semi-supervised: which training images had labels
+    x_test, _ = tdata.split_arrays(dict(config, limit=64))
+    labelled = os.path.join(run_dir, runs.LABELLED_FILE)  # semi-supervised: which training images had labels
     card = {
         "preset": preset,
         "model": config["model"],
@@ -283,7 +284,7 @@ def _draw_samples(model, path, preset):
 
 
 def card_config(card, limit=None):
-    """The run-config keys that `training.split_arrays` needs, from a
+    """The run-config keys that `tdata.split_arrays` needs, from a
     preset's card (the test split binarised as the card's metrics were)."""
     return {"model": card["model"], "dataset": card["dataset"], "binarize": card["hyperparameters"]["binarize"],
             "seed": card["seed"], "limit": limit, "num_labels": card.get("num_labels", 0)}
@@ -297,7 +298,7 @@ def reexport(preset):
     card = presets.card(preset)
     model = presets.load(preset, compile=False)
     entry = presets.preset_dir(preset)
-    x_test, _ = training.split_arrays(card_config(card, limit=64))
+    x_test, _ = tdata.split_arrays(card_config(card, limit=64))
     target = os.path.join(entry, "saved_model")
     with atomic_directory(target, overwrite=True) as tmp:
         os.rmdir(tmp)  # export_saved_model writes (atomically) into a fresh path
@@ -337,7 +338,7 @@ def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
               "seed": card["seed"], "limit": card.get("limit")}
     ll_samples = old.get("ll_samples", 0) if ll_samples is None else ll_samples
     ll_limit = old.get("ll_examples") if ll_limit is None else ll_limit
-    metrics = training.evaluate_model(config, model, epochs=card["epochs"], ll_samples=ll_samples, ll_limit=ll_limit)
+    metrics = evaluation.evaluate_model(config, model, epochs=card["epochs"], ll_samples=ll_samples, ll_limit=ll_limit)
     card["metrics"] = metrics
     card["date"] = datetime.date.today().isoformat()
     card["metrics_command"] = command or f"python scripts/publish_zoo.py {preset} --reevaluate"

@@ -17,7 +17,7 @@ Labelled points use their y: -ELBO(x, y) plus `classification_weight` x
 KL warm-up (the paper trains with a warm-up of the KL terms): the minimised
 loss is reconstruction + beta x (KL(z1) + KL(z2)) + the y terms, beta =
 `kl_scale` (a non-trainable variable, 1 by default;
-`tfmix.training.KLWarmUp` raises it linearly from 0 to 1, `tfmix train
+`tfmix.callbacks.KLWarmUp` raises it linearly from 0 to 1, `tfmix train
 cagem --warmup-epochs N`); the logged `neg_elbo` is always the ELBO. Only
 the continuous KLs are scaled: `kl_y` = E_q[log q(y|z1,x) - log p(y|z2)]
 holds the entropy of q(y), and scaling it down rewards a winner-take-all

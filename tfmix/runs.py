@@ -1,4 +1,4 @@
-"""The training pipeline behind `tfmix train`: a run directory that resumes.
+"""Run directories: the training pipeline behind `tfmix train`, which resumes.
 
 A run directory holds:
 
@@ -13,22 +13,21 @@ A run directory holds:
   `tensorboard/`, and `progress.json` (epochs done, cumulative wall time;
   with early stopping also the best epoch, whose weights `model.keras` holds);
 - with early stopping, `best.weights.h5` and `early_stopping.json`: the best
-  epoch so far, so that a resumed run counts its patience from it.
+  epoch so far, so that a resumed run counts its patience from it;
+- `lock`: the process training in it now (`RunLock`).
 """
 
-import json
 import os
 
 import keras
 import numpy as np
 
 from tfmix import data as tdata
-from tfmix import metrics as tmetrics
-from tfmix.callbacks import (  # noqa: F401  (the callbacks were defined here before tfmix.callbacks)
+from tfmix.callbacks import (
     ClusterMetrics, KLWarmUp, ResumableEarlyStopping, RunProgress, SampleImages, StopOnNaN, TimeLimit,
-    TrainingDiverged,
 )
 from tfmix.models import get_model_class
+from tfmix.strategies import STRATEGIES, make_strategy, single_device, worker_dir
 from tfmix.utils import atomic_save_model, atomic_write_json, read_json
 
 RUN_FILE = "run.json"
@@ -47,69 +46,6 @@ DTYPE_POLICIES = ("float32", "mixed_bfloat16")
 #: Kingma et al.'s alpha = 0.1 N, with the objective divided by N: the
 #: weight of the mean classification term of semi-supervised runs
 KINGMA_ALPHA = 0.1
-
-
-STRATEGIES = ("default", "mirrored", "multiworker")
-
-
-def single_device(strategy):
-    """Whether `strategy` trains on one device (no tf.distribute replicas)."""
-    return strategy in (None, "default")
-
-
-def worker_role(strategy):
-    """(is_chief, worker_index) of this process. Only `multiworker` has
-    several workers: TF_CONFIG names this task; the chief is the task of
-    type "chief", else worker 0."""
-    if strategy != "multiworker":
-        return True, 0
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        raise ValueError(
-            "--strategy multiworker needs the TF_CONFIG environment variable "
-            '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}})'
-        )
-    try:
-        tf_config = json.loads(raw)
-        task = tf_config["task"]
-        kind, index = task["type"], int(task["index"])
-        cluster = tf_config["cluster"]
-        if kind not in cluster or index >= len(cluster[kind]):
-            raise KeyError(f"task {kind}:{index} is not in the cluster")
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"TF_CONFIG is not a valid cluster description: {e}") from None
-    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
-    return chief, index if kind == "worker" else 0
-
-
-def worker_dir(run_dir, strategy):
-    """Where this process writes: `run_dir` for the chief (single-device and
-    mirrored runs included), `run_dir/worker-<i>` for the other workers of a
-    multi-worker run (each keeps its own backup, so every worker resumes
-    from the same epoch)."""
-    chief, index = worker_role(strategy)
-    return run_dir if chief else os.path.join(run_dir, f"worker-{index}")
-
-
-_MULTI_WORKER = []  # the process's one MultiWorkerMirroredStrategy
-
-
-def make_strategy(name):
-    """The tf.distribute strategy `name`. `multiworker` must be created at
-    program start-up, before any other TensorFlow work (collective ops are
-    configured then): call this first; later calls return the same object."""
-    import tensorflow as tf
-
-    if single_device(name):
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multiworker":
-        worker_role(name)  # validates TF_CONFIG
-        if not _MULTI_WORKER:
-            _MULTI_WORKER.append(tf.distribute.MultiWorkerMirroredStrategy())
-        return _MULTI_WORKER[0]
-    raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
 
 
 def check_num_labels(num_labels):
@@ -237,35 +173,6 @@ def build_model(config):
     return model
 
 
-def array_batches(x, y=None, batch_size=1000):
-    """Evaluation batches of in-memory images (with their labels if given)."""
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((x, y) if y is not None else x)
-    return ds.batch(batch_size).with_options(tdata.pipeline_options())
-
-
-def validation_split(config):
-    """The split monitored during training."""
-    if config.get("validation"):
-        return config["validation"]
-    return "validation" if "validation" in tdata.DATASETS[config["dataset"]][0] else "test"
-
-
-def split_arrays(config, split="test"):
-    """Images of `split` in file order (binarised with a fixed seed) and labels."""
-    split = split if config["limit"] is None else f"{split}[:{config['limit']}]"
-    ds = tdata.load(
-        config["dataset"], split, batch_size=1000, binarize=config["binarize"],
-        labels=tdata.DATASETS[config["dataset"]][1], seed=config["seed"], shuffle=False,
-        fresh_each_epoch=False,
-    )
-    if tdata.DATASETS[config["dataset"]][1]:
-        xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
-        return np.concatenate(xs), np.concatenate(ys)
-    return np.concatenate([x.numpy() for x in ds]), None
-
-
 def resumed_epoch(run_dir):
     """The epoch a rerun of the run in `run_dir` starts at: the one Keras'
     `BackupAndRestore` state (`backup/training_metadata.json`) names, else 0."""
@@ -298,6 +205,71 @@ def init_from_preset(model, preset, config):
     return epochs
 
 
+class RunLocked(ValueError):
+    """Another live process is training in this run directory."""
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while a process trains in
+    it: `run_dir/lock` holds the holder's process id and host, and an
+    advisory `flock` on it that the kernel releases when the holder exits,
+    however it exits. A second process is refused with `RunLocked` naming
+    the directory and the holder's pid; a lock file left by a killed
+    process is taken over.
+
+    Example:
+    >>> with RunLock("runs/gmvae"):  # doctest: +SKIP
+    ...     train_in_it()
+    """
+
+    FILE = "lock"
+
+    def __init__(self, run_dir):
+        self.path = os.path.join(run_dir, self.FILE)
+        self._fd = None
+
+    def holder(self):
+        """{"pid", "host", "since"} written by the holder (or {})."""
+        return read_json(self.path, default={}) if os.path.exists(self.path) else {}
+
+    def __enter__(self):
+        import fcntl
+        import json
+        import socket
+        import time
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            try:
+                holder = self.holder()
+            except ValueError:
+                holder = {}
+            raise RunLocked(
+                f"{os.path.dirname(self.path)} is in use by another tfmix process "
+                f"(pid {holder.get('pid', '?')} on {holder.get('host', '?')}); wait for it or use another --out"
+            ) from None
+        # ours now (a stale file of a killed holder is simply overwritten)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        return False
+
+
 def train(config, run_dir, verbose=1, time_limit=None, init_from=None):
     """Trains (or resumes) the run `config` in `run_dir`; returns the model.
 
@@ -311,14 +283,20 @@ def train(config, run_dir, verbose=1, time_limit=None, init_from=None):
 
     With `strategy="multiworker"` every worker runs this same call (the same
     command on every host, TF_CONFIG naming the task); the chief writes
-    `run_dir`, the others `run_dir/worker-<i>` (see `worker_dir`).
+    `run_dir`, the others `run_dir/worker-<i>` (see `worker_dir`). A
+    second process training in the same directory is refused (`RunLock`).
     """
-    import tensorflow as tf
-
     if time_limit is not None and not float(time_limit) > 0:
         raise ValueError(f"`time_limit` must be > 0 minutes, got {time_limit}")
     run_dir = worker_dir(run_dir, config["strategy"])
     os.makedirs(run_dir, exist_ok=True)
+    with RunLock(run_dir):  # one training per run directory
+        return _train(config, run_dir, verbose, time_limit, init_from)
+
+
+def _train(config, run_dir, verbose, time_limit, init_from):
+    import tensorflow as tf
+
     run_file = os.path.join(run_dir, RUN_FILE)
     old = read_json(run_file, default=None)
     if old is not None:
@@ -368,10 +346,10 @@ def train(config, run_dir, verbose=1, time_limit=None, init_from=None):
             config["dataset"], split, batch_size=global_batch, labels=config["num_labels"] == "all",
             binarize=config["binarize"], seed=config["seed"], start_epoch=start_epoch,
         )
-    x_test, y_test = split_arrays(config)
-    val_split = validation_split(config)
-    x_val, y_val = (x_test, y_test) if val_split == "test" else split_arrays(config, val_split)
-    val_ds = array_batches(x_val, y_val)
+    x_test, y_test = tdata.split_arrays(config)
+    val_split = tdata.validation_split(config)
+    x_val, y_val = (x_test, y_test) if val_split == "test" else tdata.split_arrays(config, val_split)
+    val_ds = tdata.array_batches(x_val, y_val)
     if config["strategy"] == "multiworker":
         # shard by example (tfds MNIST has one file per split, too few to
         # shard by file); every worker reads the same seeded pipeline
@@ -443,58 +421,3 @@ def load_run(run_dir):
     return config, model
 
 
-def _labels_of(config, split, y):
-    """The split's labels; for binarized_mnist (tfds has none) matched from
-    grey-level MNIST (`tfmix.data.binarized_mnist_labels`)."""
-    if y is not None or config["dataset"] != "binarized_mnist":
-        return y
-    labels, _ = tdata.binarized_mnist_labels(split)
-    return labels if config["limit"] is None else labels[: config["limit"]]
-
-
-def evaluate_run(run_dir, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
-    """Every metric of a run on its dataset's test split, as a dict.
-
-    kNN errors (`knn_error_k*`: on `encode`, the posterior means;
-    `knn_sample_error_k*`: on one posterior sample per image, for models
-    with `sample_latent`) use the training split as reference; on
-    binarized_mnist the labels are matched from grey-level MNIST.
-    """
-    config, model = load_run(run_dir)
-    progress = read_json(os.path.join(run_dir, PROGRESS_FILE), default={})
-    return evaluate_model(config, model, epochs=progress.get("epochs_done"), ll_samples=ll_samples,
-                          ll_limit=ll_limit, knn_ks=knn_ks)
-
-
-def evaluate_model(config, model, epochs=None, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
-    """`evaluate_run` for a model and its run config (e.g. a zoo preset's)."""
-    x_test, y_test = split_arrays(config)
-    results = {"model": config["model"], "dataset": config["dataset"], "epochs": epochs}
-    test_ds = array_batches(x_test, y_test)
-    for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items():
-        results[f"test_{k}"] = float(v)
-    y_test = _labels_of(config, "test", y_test)
-    if y_test is not None:
-        probs = model.cluster_probs(x_test)
-        if model.num_clusters > 1:  # one component: nothing to cluster
-            results.update(tmetrics.clustering_report(y_test, probs))
-        if model.labelled:
-            results["test_error"] = float(np.mean(probs.argmax(-1) != y_test))
-        x_train, y_train = split_arrays(config, "train")
-        y_train = _labels_of(config, "train", y_train)
-        latents = {"knn_error": (model.encode(x_train), model.encode(x_test))}
-        try:
-            latents["knn_sample_error"] = (model.sample_latent(x_train, seed=1), model.sample_latent(x_test, seed=2))
-        except NotImplementedError:
-            pass
-        for name, (z_train, z_test) in latents.items():
-            for k in knn_ks:
-                if k <= len(y_train):
-                    results[f"{name}_k{k}"] = tmetrics.knn_error(z_train, y_train, z_test, y_test, k)
-    if ll_samples:
-        x_ll = x_test if ll_limit is None else x_test[: int(ll_limit)]
-        ll = model.log_likelihood(x_ll, num_samples=int(ll_samples))
-        results["test_log_likelihood"] = float(ll.mean())
-        results["ll_samples"] = int(ll_samples)
-        results["ll_examples"] = int(len(x_ll))
-    return results
