@@ -55,6 +55,15 @@ CAGEM = ["cagem", "--dataset", "mnist", "--learning-rate", "3e-4", "--batch-size
 INFOCAT = ["infocatvae", "--dataset", "mnist", "--learning-rate", "1e-3", "--batch-size", "128", "--seed", "0",
            "--num-clusters", "10", "--param", "delta=2", "--param", "prior_scale=2.0", "--hidden-units", "400"]
 M2 = ["m2", "--dataset", "mnist", "--batch-size", "100", "--seed", "0", "--labels", "100"]
+#: the gmvae_mnist recipe (Shu's protocol) as a tfmix train command line
+GMVAE_SHU = ["gmvae", "--dataset", "mnist", "--batch-size", "100", "--learning-rate", "1e-3", "--seed", "0",
+             "--hidden-units", "512,512", "--latent-dim", "64", "--num-clusters", "10"]
+#: Dilokthanakul et al.'s settings from `Nat-D/GMVAE` main.lua (Adam 1e-4, batch 50) on our MLP
+DILOK = ["dilokthanakul_gmvae", "--dataset", "mnist", "--batch-size", "50", "--learning-rate", "1e-4", "--seed", "0",
+         "--num-clusters", "10"]
+#: the dlgmm_mnist recipe
+DLGMM = ["dlgmm", "--dataset", "binarized_mnist", "--batch-size", "100", "--learning-rate", "3e-4", "--seed", "0",
+         "--num-clusters", "3", "--latent-dim", "25", "--hidden-units", "500"]
 
 #: The queue, in priority order (issues 17 and 19). A job trains a preset's
 #: recipe (`preset`, `seed`) or runs `tfmix train` with `train` (the
@@ -79,8 +88,16 @@ QUEUE = [
     {"run": "cagem100_jalpha", "train": CAGEM + ["--labels", "100", "--warmup-epochs", "10"], "epochs": 30},
     {"run": "infocatvae_stratified", "train": INFOCAT, "epochs": 40},
     {"run": "infocatvae_relaxed", "train": INFOCAT + ["--param", "info_sampling=\"relaxed\""], "epochs": 40},
+    # issue 18: bfloat16 against float32 with the same seed; float32 seed 0
+    # and seed 1 are the first 30 epochs of gmvae_mnist_seed0 / _seed1
+    {"run": "gmvae_bf16_seed0", "train": GMVAE_SHU + ["--dtype-policy", "mixed_bfloat16"], "epochs": 30},
     {"run": "cagem20_jalpha", "train": CAGEM + ["--labels", "20", "--warmup-epochs", "10"], "epochs": 30},
     {"run": "cagem50_jalpha", "train": CAGEM + ["--labels", "50", "--warmup-epochs", "10"], "epochs": 30},
+    # issue 17 items 6 and 7, 30 epochs each
+    {"run": "dilokthanakul_freebits0.5", "train": DILOK, "epochs": 30},
+    {"run": "dilokthanakul_freebits0", "train": DILOK + ["--param", "threshold=0"], "epochs": 30},
+    {"run": "dlgmm_entropy_component", "train": DLGMM, "epochs": 30},
+    {"run": "dlgmm_entropy_mixture", "train": DLGMM + ["--param", "entropy=\"mixture\""], "epochs": 30},
     {"run": "gmvae_mnist_seed1", "preset": "gmvae_mnist", "seed": 1, "epochs": shu_epochs(300)},
     {"run": "gmvae_mnist_seed2", "preset": "gmvae_mnist", "seed": 2, "epochs": shu_epochs(300)},
     {"run": "gmvae_mnist_best", "preset": "gmvae_mnist", "seed": "best", "epochs": shu_epochs(1000),
