@@ -123,4 +123,14 @@ def test_published_presets_match_their_manifests_and_have_hub_front_matter(name)
     on_disk = {os.path.relpath(os.path.join(r, f), entry) for r, _, fs in os.walk(entry) for f in fs} - {"manifest.json"}
     assert set(files) == on_disk  # every file listed, nothing unlisted
     readme = open(os.path.join(entry, "README.md")).read()
-    assert readme.startswith("---\nlibrary_name: keras\n") and "model-index:" in readme
+    assert readme.startswith("---\n")
+    import yaml
+
+    meta = yaml.safe_load(readme.split("---\n")[1])  # the Hugging Face front matter
+    card = presets.card(name)
+    assert meta["library_name"] == "keras" and meta["datasets"] == [card["dataset"]] and "tfmix" in meta["tags"]
+    (result,) = meta["model-index"][0]["results"]
+    shown = {m["name"]: m["value"] for m in result["metrics"]}
+    for key, (_, label) in publish.HF_METRICS.items():
+        if key in card["metrics"]:
+            assert shown[label] == pytest.approx(card["metrics"][key], rel=1e-5)  # the card's measured value
