@@ -264,17 +264,25 @@ def _from_url(url):
             return manifest
         return _cached(url, fetch_archive)
     base = url if url.endswith("/") else url + "/"
-    text = _fetch(base + MANIFEST, url)
-    manifest = parse_manifest(text, url)
+    get = lambda rel: _fetch(base + urllib.parse.quote(rel), f"{url} ({rel})")  # noqa: E731
+    return _listed(url, get)
+
+
+def _listed(handle, get):
+    """A remote preset read file by file with `get(relative path) -> bytes`:
+    the manifest first, then (unless the cached copy is the same) every
+    file it lists, each checked as it arrives."""
+    text = get(MANIFEST)
+    manifest = parse_manifest(text, handle)
 
     def fetch_files(staging):
         for rel, entry in manifest["files"].items():
-            _store(_fetch(base + urllib.parse.quote(rel), f"{url} ({rel})"), staging, rel, entry, url)
+            _store(get(rel), staging, rel, entry, handle)
         with open(os.path.join(staging, MANIFEST), "wb") as f:
             f.write(text)
         return verify(staging)
 
-    return _cached(url, fetch_files, manifest)
+    return _cached(handle, fetch_files, manifest)
 
 
 def _unpack(archive, staging, where):
@@ -321,14 +329,4 @@ def _from_hf(handle):
         with open(path, "rb") as f:
             return f.read()
 
-    text = get(MANIFEST)
-    manifest = parse_manifest(text, handle)
-
-    def fetch_files(staging):
-        for rel, entry in manifest["files"].items():
-            _store(get(rel), staging, rel, entry, handle)
-        with open(os.path.join(staging, MANIFEST), "wb") as f:
-            f.write(text)
-        return verify(staging)
-
-    return _cached(handle, fetch_files, manifest)
+    return _listed(handle, get)
