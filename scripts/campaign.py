@@ -91,6 +91,8 @@ QUEUE = [
     # issue 18: bfloat16 against float32 with the same seed; float32 seed 0
     # and seed 1 are the first 30 epochs of gmvae_mnist_seed0 / _seed1
     {"run": "gmvae_bf16_seed0", "train": GMVAE_SHU + ["--dtype-policy", "mixed_bfloat16"], "epochs": 30},
+    # issue 18: one sampled y (straight-through) instead of the sum over y, the same seed
+    {"run": "gmvae_sampled_y_seed0", "train": GMVAE_SHU + ["--param", "y_estimator=\"straight_through\""], "epochs": 30},
     {"run": "cagem20_jalpha", "train": CAGEM + ["--labels", "20", "--warmup-epochs", "10"], "epochs": 30},
     {"run": "cagem50_jalpha", "train": CAGEM + ["--labels", "50", "--warmup-epochs", "10"], "epochs": 30},
     # issue 17 items 6 and 7, 30 epochs each

@@ -13,6 +13,20 @@ decoder runs once on [B, K] rows, never in a Python loop):
 Labelled ELBO (y observed), plus the classification term -log q(y|x):
 
     -ELBO(x, y) = -log p(x|z, y) + KL(q(z|x,y) || p(z|y)) - log p(y)
+
+A sampled-y estimator (`y_estimator`, training only; not the papers'
+estimator, so no preset uses it): one y per example instead of all K, so
+that q(z|x,y), the decoder and the KL run once instead of K times:
+
+    -ELBO(x) ~ -log p(x|z, y~) + KL(q(z|x,y~) || p(z|y~)) + KL(q(y|x) || p(y)),
+    y~ ~ RelaxedOneHotCategorical(`y_temperature`, q(y|x)),  z ~ q(z|x,y~)
+
+"relaxed" feeds the relaxed y~ to the networks (Gumbel-softmax: biased,
+lower-variance gradients); "straight_through" feeds its one-hot argmax,
+an exact sample of q(y|x) (the Gumbel-max trick), with the relaxed
+sample's gradient, so its value is an unbiased one-sample estimate of the
+exact -ELBO above. Evaluation (`evaluate`, validation, the test metrics)
+always sums over y exactly.
 """
 
 import tensorflow as tf
@@ -23,11 +37,36 @@ from tfmix.models.base import MixtureVAE
 from tfmix.networks import ConditionalMLP, GaussianHead, MLP, head
 
 
+#: How the unlabelled ELBO treats y in training (see the module docstring).
+Y_ESTIMATORS = ("exact", "relaxed", "straight_through")
+
+
 class MarginalMixtureVAE(MixtureVAE):
-    """Shared inference network and objective of M2 / modified M2 / GMVAE."""
+    """Shared inference network and objective of M2 / modified M2 / GMVAE.
+
+    Args:
+        y_estimator: "exact" (the default: the sum over all K values of y),
+            or a sampled y in training, "relaxed" or "straight_through"
+            (module docstring).
+        y_temperature: the temperature of the relaxed y sample.
+        **kwargs: `MixtureVAE`'s arguments.
+    """
 
     labelled_term_names = ("neg_elbo", "reconstruction", "kl_z", "classification")
     supports_labels = True
+
+    def __init__(self, y_estimator="exact", y_temperature=1.0, **kwargs):
+        if y_estimator not in Y_ESTIMATORS:
+            raise ValueError(f"`y_estimator` must be one of {Y_ESTIMATORS}, got {y_estimator!r}")
+        if not float(y_temperature) > 0:
+            raise ValueError(f"`y_temperature` must be > 0, got {y_temperature}")
+        self.y_estimator, self.y_temperature = y_estimator, float(y_temperature)
+        super().__init__(**kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(y_estimator=self.y_estimator, y_temperature=self.y_temperature)
+        return config
 
     # -- the generative model, per subclass --------------------------------
     def build_generative(self):
@@ -69,6 +108,8 @@ class MarginalMixtureVAE(MixtureVAE):
 
     # -- objective -------------------------------------------------------------
     def unlabelled_terms(self, x, training=False):
+        if training and self.y_estimator != "exact":
+            return self._sampled_y_terms(x)
         qy = D.categorical(self.cluster_logits(x))
         qz = self.q_z(x)  # batch [B, K]
         z = qz.sample(seed=self._noise_seed())  # [B, K, D]
@@ -85,6 +126,23 @@ class MarginalMixtureVAE(MixtureVAE):
             "kl_z": kl_z,
             "kl_y": kl_y,
         }
+
+    def _sampled_y_terms(self, x):
+        """The unlabelled terms with one y per example (`y_estimator`)."""
+        logits = self.cluster_logits(x)
+        qy = D.categorical(logits)
+        seed = self._noise_seed()
+        y = D.tfd.RelaxedOneHotCategorical(self.y_temperature, logits=logits).sample(
+            seed=tf.random.experimental.stateless_fold_in(seed, 1))
+        if self.y_estimator == "straight_through":
+            hard = tf.one_hot(tf.argmax(y, -1), self.num_clusters, dtype=y.dtype)
+            y = hard + y - tf.stop_gradient(y)  # the value one-hot, the gradient the relaxed sample's
+        qz = self.q_z(x, y)  # batch [B]
+        z = qz.sample(seed=seed)
+        rec = -D.bernoulli_likelihood(self.decode_logits(z, y)).log_prob(x)
+        kl_z = D.tfd.kl_divergence(qz, self.prior_z(y))
+        kl_y = D.tfd.kl_divergence(qy, D.uniform_categorical(self.num_clusters))
+        return {"neg_elbo": rec + kl_z + kl_y, "reconstruction": rec, "kl_z": kl_z, "kl_y": kl_y}
 
     def labelled_terms(self, x, y, training=False):
         y1 = tf.one_hot(y, self.num_clusters, dtype=tf.float32)
