@@ -32,6 +32,14 @@ over a batch of 128 images and adds 100 x the *mean* cross-entropy, so per
 image (our losses are batch means) their information weight is
 100 / 128 = 0.78125, the default here; `info_weight=100` puts 128 times more
 weight on it than their code does.
+
+Remaining deviations from the authors' code (`edouardpineau/infoCatVAE`
+`main.py`, `utils.py`), not yet measured for their effect: no dropout
+(theirs: 0.25 in the encoder and the decoder); the presets train on
+dynamically binarised MNIST (theirs: grey levels with the same Bernoulli
+cross-entropy; `tfmix train ... --binarize none` gives grey levels here);
+the KL and entropy terms have weight `kl_weight` = 1 (one of their commits
+uses 10, the others 1).
 """
 
 import keras
