@@ -132,6 +132,15 @@ def test_campaign_queue_trains_saves_restores_and_resumes(tmp_path, monkeypatch)
     assert "restored tiny" in (runs / "campaign.log").read_text()
     with open(runs / "tiny" / "log.csv") as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2]  # the restored log, then epoch 3
+    # finished now: save keeps its log and epoch count but no weights, and a
+    # new machine restores it as finished instead of training it again
+    campaign.cmd_save(args)
+    assert (saved / "tiny" / "log.csv").exists() and not (saved / "tiny" / "backup" / "latest.weights.h5").exists()
+    shutil.rmtree(runs / "tiny")
+    starts = (runs / "campaign.log").read_text().count("start tiny")
+    campaign.cmd_serve(args)
+    assert campaign.epochs_done(str(runs / "tiny")) == 3
+    assert (runs / "campaign.log").read_text().count("start tiny") == starts
 
 
 def test_campaign_chooses_the_seed_by_training_elbo(tmp_path, monkeypatch):
