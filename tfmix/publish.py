@@ -174,6 +174,17 @@ def render_card(card):
     return "\n".join(lines)
 
 
+def write_card(directory, card):
+    """Writes a preset directory's `card.json`, its `README.md` rendered from
+    it, then `manifest.json` of the files as they are now (each atomically);
+    returns the manifest."""
+    atomic_write_json(os.path.join(directory, "card.json"), card)
+    with atomic_path(os.path.join(directory, "README.md")) as tmp:
+        with open(tmp, "w") as f:
+            f.write(render_card(card))
+    return preset_utils.write_manifest(directory)
+
+
 def save_to_preset(model, directory, card=None, export_ll_samples=100, overwrite=False,
                    extra_files=(), check_images=None):
     """Writes `model` as a preset directory that `tfmix.load(directory)`
@@ -226,10 +237,7 @@ def save_to_preset(model, directory, card=None, export_ll_samples=100, overwrite
         for path in extra_files:
             shutil.copyfile(path, os.path.join(tmp, os.path.basename(path)))
         _draw_samples(clean, os.path.join(tmp, "samples.png"), card["preset"])
-        atomic_write_json(os.path.join(tmp, "card.json"), card)
-        with open(os.path.join(tmp, "README.md"), "w") as f:
-            f.write(render_card(card))
-        preset_utils.write_manifest(tmp)
+        write_card(tmp, card)
     return card
 
 
@@ -307,11 +315,7 @@ def reexport(preset):
     with atomic_path(os.path.join(entry, "samples.png"), suffix=".png") as tmp:  # generation may have changed
         _draw_samples(model, tmp, preset)
     card["saved_model_exported"] = datetime.date.today().isoformat()
-    atomic_write_json(os.path.join(entry, "card.json"), card)
-    with atomic_path(os.path.join(entry, "README.md")) as tmp:
-        with open(tmp, "w") as f:
-            f.write(render_card(card))
-    preset_utils.write_manifest(entry)
+    write_card(entry, card)
     return card
 
 
@@ -320,11 +324,7 @@ def refresh(preset):
     layout, with the Hugging Face front matter) and its manifest.json (the
     files as they are now); weights, SavedModel and metrics unchanged."""
     entry = presets.preset_dir(preset)
-    card = read_json(os.path.join(entry, "card.json"))
-    with atomic_path(os.path.join(entry, "README.md")) as tmp:
-        with open(tmp, "w") as f:
-            f.write(render_card(card))
-    return preset_utils.write_manifest(entry)
+    return write_card(entry, read_json(os.path.join(entry, "card.json")))
 
 
 def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
@@ -342,10 +342,5 @@ def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
     card["metrics"] = metrics
     card["date"] = datetime.date.today().isoformat()
     card["metrics_command"] = command or f"python scripts/publish_zoo.py {preset} --reevaluate"
-    entry = presets.preset_dir(preset)
-    atomic_write_json(os.path.join(entry, "card.json"), card)
-    with atomic_path(os.path.join(entry, "README.md")) as tmp:
-        with open(tmp, "w") as f:
-            f.write(render_card(card))
-    preset_utils.write_manifest(entry)
+    write_card(presets.preset_dir(preset), card)
     return card
