@@ -18,7 +18,10 @@ machine: float32 with the model's `default_jit_compile` and
 (`steps_per_execution=10`), `autotune` (tf.data autotuning on, as before
 tfmix turned it off: `tfmix.data.pipeline_options`), `sampled_y` (float32,
 `y_estimator="straight_through"`: one y per example instead of the sum over
-y; models that marginalise y only, FLOPs of the sampled training objective). `--data mnist` reads the
+y; models that marginalise y only, FLOPs of the sampled training objective);
+`baseline` is `default` as it was before issue 18's changes (TFP's
+two-softplus Bernoulli `log_prob` and Keras's unfused Adam), `tfp_bernoulli`
+and `keras_adam` undo one of the two each. `--data mnist` reads the
 real tfds MNIST pipeline (`tfmix.data.load`, dynamic binarisation) instead. Each row times one `fit`
 of `--repeats` epochs (the median epoch; epochs are timed from their start
 to their end) and the time from its last step to the return of `fit`
@@ -39,6 +42,7 @@ as a Markdown table.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -57,7 +61,8 @@ REFERENCE = {  # model -> (constructor kwargs, batch size) when no zoo recipe na
     "infocatvae": ({"num_clusters": 10, "delta": 2, "hidden_units": [400]}, 128),
     "nvae": ({"num_clusters": 10, "class_latent_dim": 6, "shared_latent_dim": 10, "hidden_units": [512, 512]}, 100),
 }
-CONFIGS = ("default", "fp32", "xla", "bf16", "spe10", "autotune", "sampled_y")
+CONFIGS = ("default", "baseline", "tfp_bernoulli", "keras_adam", "fp32", "xla", "bf16", "spe10", "autotune",
+           "sampled_y")
 #: the CPU flags that decide the fast paths (bfloat16 / AMX matmuls)
 SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8")
 
@@ -79,13 +84,16 @@ def machine():
 
 
 def default_config(name):
-    """What `tfmix train NAME` uses on one device: float32, the model's
-    `default_jit_compile` and `default_steps_per_execution`."""
+    """What `tfmix train NAME` uses on one device: this CPU's default dtype
+    (`tfmix.hardware`), the model's `default_jit_compile` and
+    `default_steps_per_execution`, the fused Adam."""
     from tfmix.models import get_model_class
+
+    from tfmix.hardware import default_dtype_policy
 
     cls = get_model_class(name)
     return {"jit_compile": bool(cls.default_jit_compile), "steps_per_execution": int(cls.default_steps_per_execution),
-            "dtype_policy": "float32"}
+            "dtype_policy": default_dtype_policy()}
 
 
 def graph_flops(concrete_function):
@@ -144,12 +152,54 @@ def train_dataset(data, examples, batch, seed=0):
     return ds.with_options(tdata.pipeline_options())
 
 
+@contextlib.contextmanager
+def likelihood_of(config):
+    """Models built and traced inside use TFP's own `tfd.Bernoulli` log_prob
+    (two softplus per pixel) for the `baseline` and `tfp_bernoulli` rows."""
+    from tfmix import distributions as D
+
+    fast = D.bernoulli_likelihood
+    if config in ("baseline", "tfp_bernoulli"):
+        D.bernoulli_likelihood = lambda logits: D.tfd.Independent(
+            D.tfd.Bernoulli(logits=logits, dtype=logits.dtype), reinterpreted_batch_ndims=1)
+    try:
+        yield
+    finally:
+        D.bernoulli_likelihood = fast
+
+
+def build_model(name, config, seed=0):
+    """(compiled model, batch size, settings) of one benchmark row. Sets the
+    Keras dtype policy of `config`; the caller resets it to float32."""
+    import keras
+
+    from tfmix.models import get_model_class
+    from tfmix.optimizers import FusedAdam
+
+    kwargs, batch = reference(name)
+    if config == "sampled_y":
+        from tfmix.models import MarginalMixtureVAE
+
+        if not issubclass(get_model_class(name), MarginalMixtureVAE):
+            raise SystemExit(f"`sampled_y`: {name} does not sum over y (no y_estimator)")
+        kwargs = dict(kwargs, y_estimator="straight_through")
+    if config in ("default", "baseline", "tfp_bernoulli", "keras_adam"):
+        settings = default_config(name)
+    else:
+        settings = {"jit_compile": config == "xla", "steps_per_execution": 10 if config == "spe10" else 1,
+                    "dtype_policy": "mixed_bfloat16" if config == "bf16" else "float32"}
+    keras.config.set_dtype_policy(settings["dtype_policy"])
+    model = get_model_class(name)(seed=seed, **kwargs)
+    adam = keras.optimizers.Adam if config in ("baseline", "keras_adam") else FusedAdam
+    model.compile(optimizer=adam(1e-3), jit_compile=settings["jit_compile"],
+                  steps_per_execution=settings["steps_per_execution"])
+    return model, batch, settings
+
+
 def train_throughput(name, config, examples, seed=0, repeats=1, data="synthetic"):
     import keras
     import numpy as np
     import tensorflow as tf
-
-    from tfmix.models import get_model_class
 
     class EpochTimes(keras.callbacks.Callback):
         """Wall time of each epoch (begin to end), and of the last step's end."""
@@ -166,23 +216,10 @@ def train_throughput(name, config, examples, seed=0, repeats=1, data="synthetic"
         def on_epoch_end(self, epoch, logs=None):
             self.times.append(time.perf_counter() - self.start)
 
-    kwargs, batch = reference(name)
-    if config == "sampled_y":
-        from tfmix.models import MarginalMixtureVAE
-
-        if not issubclass(get_model_class(name), MarginalMixtureVAE):
-            raise SystemExit(f"`sampled_y`: {name} does not sum over y (no y_estimator)")
-        kwargs = dict(kwargs, y_estimator="straight_through")
-    if config == "default":
-        settings = default_config(name)
-    else:
-        settings = {"jit_compile": config == "xla", "steps_per_execution": 10 if config == "spe10" else 1,
-                    "dtype_policy": "mixed_bfloat16" if config == "bf16" else "float32"}
-    keras.config.set_dtype_policy(settings["dtype_policy"])
     try:
-        model = get_model_class(name)(seed=seed, **kwargs)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=settings["jit_compile"],
-                      steps_per_execution=settings["steps_per_execution"])
+        stack = contextlib.ExitStack()
+        stack.enter_context(likelihood_of(config))
+        model, batch, settings = build_model(name, config, seed)
         ds = train_dataset(data, examples, batch, seed)
         if config == "autotune":
             options = tf.data.Options()
@@ -198,6 +235,7 @@ def train_throughput(name, config, examples, seed=0, repeats=1, data="synthetic"
         forward = tf.function(tf.autograph.experimental.do_not_convert(lambda xb: model._objective(xb, training=sampled)[0]))
         flops = graph_flops(forward.get_concrete_function(tf.TensorSpec([batch, 28, 28, 1], tf.float32)))
     finally:
+        stack.close()
         keras.config.set_dtype_policy("float32")
     n = examples // batch * batch if data == "synthetic" else examples
     return {
@@ -208,6 +246,107 @@ def train_throughput(name, config, examples, seed=0, repeats=1, data="synthetic"
         "data": data, "dtype_policy": settings["dtype_policy"], "jit_compile": settings["jit_compile"],
         "steps_per_execution": settings["steps_per_execution"],
     }
+
+
+#: where a traced op's time goes: its node name says which part of the step ran it
+PHASES = (("optimizer", ("adam/", "Adam/", "AssignAdd", "AssignSub")), ("backward", ("gradient_tape/",)))
+
+
+def op_times(logdir):
+    """Per-op time (ms) of a `tf.profiler` trace: the TF ops run by the
+    executor's compute threads, keyed by (node name, op type)."""
+    import collections
+    import glob
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    times = collections.Counter()
+    for path in glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True):
+        space = xplane_pb2.XSpace()
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+        for plane in space.planes:
+            if plane.name != "/host:CPU":
+                continue
+            for line in plane.lines:
+                if not line.name.startswith("tf_Compute"):
+                    continue
+                for event in line.events:
+                    name = plane.event_metadata[event.metadata_id].name
+                    if ":" not in name or name.startswith("ExecutorState"):
+                        continue  # executor bookkeeping, not an op
+                    node, op = name.rsplit(":", 1)
+                    times[(node.split("/", 1)[-1], op)] += event.duration_ps / 1e9
+    return times
+
+
+def phase_of(node):
+    for phase, markers in PHASES:
+        if any(m in node for m in markers):
+            return phase
+    return "forward"
+
+
+def profile_step(name, config, steps=20, seed=0, top=8):
+    """Where the time of one training step goes: `steps` steps traced with
+    TensorFlow's profiler after a warm-up, their op time summed by op type
+    and by phase (forward, backward, optimizer), in ms per step."""
+    import collections
+    import shutil
+    import tempfile
+
+    import keras
+    import tensorflow as tf
+
+    try:
+        stack = contextlib.ExitStack()
+        stack.enter_context(likelihood_of(config))
+        model, batch, settings = build_model(name, config, seed)
+        ds = train_dataset("synthetic", batch * steps, batch, seed)
+        model.fit(ds, epochs=1, verbose=0)  # warm-up: tracing, caching
+        logdir = tempfile.mkdtemp(prefix="tfmix-profile-")
+        try:
+            start = time.perf_counter()
+            tf.profiler.experimental.start(logdir)
+            model.fit(ds, epochs=1, verbose=0)
+            tf.profiler.experimental.stop()
+            wall = time.perf_counter() - start
+            times = op_times(logdir)
+        finally:
+            shutil.rmtree(logdir, ignore_errors=True)
+    finally:
+        stack.close()
+        keras.config.set_dtype_policy("float32")
+    by_op, by_phase, by_node = collections.Counter(), collections.Counter(), collections.Counter()
+    for (node, op), ms in times.items():
+        by_op[op] += ms / steps
+        by_phase[phase_of(node)] += ms / steps
+        by_node[f"{node}:{op}"] += ms / steps
+    total = sum(by_op.values())
+    share = lambda c: [[k, round(v, 3), round(v / total, 4)] for k, v in c.most_common(top)]  # noqa: E731
+    return {"model": name, "config": config, "dtype_policy": settings["dtype_policy"], "batch_size": batch,
+            "steps": steps, "wall_ms_per_step": round(1000 * wall / steps, 2), "op_ms_per_step": round(total, 2),
+            "phases": share(by_phase), "ops": share(by_op), "nodes": share(by_node)}
+
+
+def cmd_profile(args):
+    print(json.dumps({"machine": machine()}), flush=True)
+    results = []
+    for name in args.models.split(","):
+        for config in args.configs.split(","):
+            res = profile_step(name, config, steps=args.steps, top=args.top)
+            print(json.dumps(res), flush=True)
+            results.append(res)
+    lines = ["| model | config | ms per step (traced) | forward / backward / optimizer | top op types (share of op time) |",
+             "|---|---|---|---|---|"]
+    for r in results:
+        ph = dict((k, v) for k, _, v in r["phases"])
+        ops = ", ".join(f"{k} {100 * v:.0f}%" for k, _, v in r["ops"][:6])
+        lines.append(f"| {r['model']} | {r['config']} | {r['wall_ms_per_step']:.1f} | "
+                     f"{100 * ph.get('forward', 0):.0f}% / {100 * ph.get('backward', 0):.0f}% / "
+                     f"{100 * ph.get('optimizer', 0):.0f}% | {ops} |")
+    print("\n".join(lines))
+    return results
 
 
 def cmd_train(args):
@@ -357,15 +496,20 @@ def main():
     s.add_argument("--presets", default="")
     s.add_argument("--calls", type=int, default=300)
     s.add_argument("--batch", type=int, default=1024)
+    f = sub.add_parser("profile", help="where the time of one training step goes (TensorFlow's profiler)")
+    f.add_argument("--models", default="gmvae,m2,cagem,nvae,infocatvae")
+    f.add_argument("--configs", default="fp32,bf16")
+    f.add_argument("--steps", type=int, default=20)
+    f.add_argument("--top", type=int, default=8)
     k = sub.add_parser("peak")
     r = sub.add_parser("report")
     r.add_argument("--peak", required=True)
     r.add_argument("--train")
     r.add_argument("--serve", nargs="*", help="one or more JSON files of `serve`")
-    for q in (t, s, k):
+    for q in (t, s, k, f):
         q.add_argument("--json")
     args = p.parse_args()
-    results = {"train": cmd_train, "serve": cmd_serve, "peak": cmd_peak, "report": cmd_report}[args.cmd](args)
+    results = {"train": cmd_train, "profile": cmd_profile, "serve": cmd_serve, "peak": cmd_peak, "report": cmd_report}[args.cmd](args)
     if getattr(args, "json", None):
         with open(args.json, "w") as f:
             json.dump({"machine": machine(), "date": time.strftime("%Y-%m-%d"), "results": results}, f, indent=1)

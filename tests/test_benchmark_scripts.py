@@ -36,15 +36,29 @@ def test_every_model_has_a_reference_size(bench):
 
 def test_default_configuration_is_what_tfmix_train_uses(bench):
     from tfmix import runs
+    from tfmix.hardware import resolve_dtype_policy
+    from tfmix.optimizers import FusedAdam
 
     for name in ("gmvae", "vae", "dlgmm", "nvae", "cagem"):
         config = runs.run_config(name, "mnist", epochs=1, batch_size=10, seed=0)
         model = runs.build_model(config)
         want = {"jit_compile": config["jit_compile"], "steps_per_execution": model.steps_per_execution,
-                "dtype_policy": config["dtype_policy"]}
+                "dtype_policy": resolve_dtype_policy(config["dtype_policy"])}
+        assert config["dtype_policy"] == "auto"  # resolved by `train` for this CPU
         assert bench.default_config(name) == want, name
+        assert isinstance(model.optimizer, FusedAdam)  # and the `default` rows train with it
     assert set(bench.cpu_flags()) <= set(bench.SPEED_FLAGS)
     assert "CPU flags:" in bench.machine()
+
+
+def test_profile_step_says_where_the_time_goes(bench):
+    r = bench.profile_step("vae", "default", steps=3, top=50)
+    phases = {name: ms for name, ms, _ in r["phases"]}
+    assert set(phases) == {"forward", "backward", "optimizer"} and all(ms > 0 for ms in phases.values())
+    ops = {name for name, _, _ in r["ops"]}
+    assert {"MatMul", "ResourceApplyAdam"} <= ops | {"_FusedMatMul"}  # the fused Adam runs as one kernel
+    assert "Softplus" in ops and sum(share for _, _, share in r["ops"]) <= 1.001  # shares rounded to 4 digits
+    assert r["op_ms_per_step"] > 0 and r["dtype_policy"] == "float32"
 
 
 def _script(name):
@@ -117,11 +131,15 @@ def test_campaign_queue_trains_saves_restores_and_resumes(tmp_path, monkeypatch)
     runs.mkdir()
     tiny = ["gmvae", "--dataset", "mnist", "--limit", "100", "--batch-size", "50", "--hidden-units", "8",
             "--latent-dim", "2", "--num-clusters", "3", "--seed", "0"]
-    monkeypatch.setattr(campaign, "QUEUE", [{"run": "tiny", "train": tiny, "epochs": 2}])
+    # a job for a CPU flag this machine lacks (the bfloat16 comparison) waits
+    gated = {"run": "gated", "train": tiny, "epochs": 1, "cpu_flag": "no_such_cpu_flag"}
+    monkeypatch.setattr(campaign, "QUEUE", [{"run": "tiny", "train": tiny, "epochs": 2}, gated])
     monkeypatch.setattr(campaign, "SAVED", str(saved))
     args = argparse.Namespace(runs_dir=str(runs), hours=0.5, jobs=1)
     campaign.cmd_serve(args)
     assert campaign.epochs_done(str(runs / "tiny")) == 2
+    assert not (runs / "gated").exists() and "no_such_cpu_flag" not in campaign.cpu_flags()
+    campaign.QUEUE.pop()
     campaign.QUEUE[0]["epochs"] = 3  # not finished any more: save keeps it
     campaign.cmd_save(args)
     assert (saved / "tiny" / "backup" / "latest.weights.h5").exists()

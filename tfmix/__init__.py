@@ -36,7 +36,11 @@ def __getattr__(name):
         from tfmix import models
 
         return getattr(models, name)
+    if name == "FusedAdam":
+        from tfmix.optimizers import FusedAdam
+
+        return FusedAdam
     raise AttributeError(f"module 'tfmix' has no attribute {name!r}")
 
 
-__all__ = list(_MODEL_EXPORTS) + ["load", "save_to_preset"]
+__all__ = list(_MODEL_EXPORTS) + ["FusedAdam", "load", "save_to_preset"]

@@ -251,5 +251,7 @@ def load(handle, compile=True):
     if compile:
         meta = read_json(os.path.join(directory, "card.json"), {})
         lr = meta.get("hyperparameters", {}).get("learning_rate") or PRESETS.get(handle, {}).get("learning_rate", 1e-3)
-        model.compile(optimizer=keras.optimizers.Adam(lr))
+        from tfmix.optimizers import FusedAdam
+
+        model.compile(optimizer=FusedAdam(lr))
     return model

@@ -26,7 +26,9 @@ from tfmix import data as tdata
 from tfmix.callbacks import (
     ClusterMetrics, KLWarmUp, ResumableEarlyStopping, RunProgress, SampleImages, StopOnNaN, TimeLimit,
 )
+from tfmix.hardware import resolve_dtype_policy
 from tfmix.models import get_model_class
+from tfmix.optimizers import FusedAdam
 from tfmix.strategies import STRATEGIES, make_strategy, single_device, worker_dir
 from tfmix.utils import atomic_save_model, atomic_write_json, read_json
 
@@ -42,7 +44,7 @@ RESUMABLE_KEYS = ("epochs", "jit_compile")
 #: imply, so that those runs still resume.
 LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False, "clip_norm": None,
               "dtype_policy": "float32", "warmup_epochs": 0}
-DTYPE_POLICIES = ("float32", "mixed_bfloat16")
+DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16")  # auto: this CPU's default (tfmix.hardware)
 #: Kingma et al.'s alpha = 0.1 N, with the objective divided by N: the
 #: weight of the mean classification term of semi-supervised runs
 KINGMA_ALPHA = 0.1
@@ -66,7 +68,7 @@ def check_num_labels(num_labels):
 def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
                num_labels=0, binarize=None, limit=None, model_kwargs=None,
                strategy="default", validation=None, patience=None, jit_compile=None,
-               clip_norm=None, dtype_policy="float32", warmup_epochs=0):
+               clip_norm=None, dtype_policy="auto", warmup_epochs=0):
     """The `run.json` of a run (validated).
 
     `validation`: the split monitored every epoch (default: the dataset's
@@ -78,7 +80,11 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     `default_jit_compile` on one device, else False); `clip_norm`: clip
     each gradient to this norm (Adam's `clipnorm`; None: no clipping);
     `dtype_policy`: "mixed_bfloat16" runs the hidden layers in bfloat16 (the
-    heads, densities and KLs stay float32; the weights are float32);
+    heads, densities and KLs stay float32; the weights are float32), "auto"
+    this CPU's default (`tfmix.hardware.default_dtype_policy`) for a new
+    run and the run's own dtype for a resumed one (`train` resolves it and
+    writes the concrete policy to run.json: a run keeps the dtype it
+    started with, whichever CPU resumes it);
     `warmup_epochs`: KL warm-up over that many epochs (models with
     `supports_warmup`, e.g. CaGeM; 0: none). A semi-supervised run
     (`num_labels` = N_l > 0) trains on Kingma et al.'s J^alpha by default:
@@ -164,7 +170,8 @@ def build_model(config):
             f"{classes} classes, the model has num_clusters={model.num_clusters}"
         )
     model.compile(
-        optimizer=keras.optimizers.Adam(config["learning_rate"], clipnorm=config.get("clip_norm")),
+        # Keras's Adam with each variable's update in one kernel (tfmix.optimizers)
+        optimizer=FusedAdam(config["learning_rate"], clipnorm=config.get("clip_norm")),
         jit_compile=bool(config.get("jit_compile", False)),
         # several steps per tf.function call: the same updates, less Python
         # between steps (the NaN guard then sees the loss every N steps)
@@ -301,6 +308,9 @@ def _train(config, run_dir, verbose, time_limit, init_from):
     old = read_json(run_file, default=None)
     if old is not None:
         old = {**LATER_KEYS, **old}
+    if config.get("dtype_policy") == "auto":  # a run keeps its dtype; a new one takes this CPU's default
+        config = {**config, "dtype_policy": old["dtype_policy"] if old else resolve_dtype_policy("auto")}
+    if old is not None:
         diff = sorted(
             k for k in set(old) | set(config)
             if k not in RESUMABLE_KEYS and old.get(k) != config.get(k)

@@ -1,0 +1,55 @@
+"""`tfmix.hardware`: the CPU kind and the defaults it decides (issue 18)."""
+
+import json
+import os
+
+import pytest
+
+from tfmix import hardware
+
+# the speed flags of the three kinds of machine this project has run on
+XEON_AMX = {"fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8"}
+EPYC_AVX512 = {"fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni"}
+EPYC_AVX2 = {"fma", "avx2"}
+
+
+@pytest.mark.parametrize("flags, kind, policy", [
+    (XEON_AMX, "amx", "float32"),
+    (EPYC_AVX512, "avx512_bf16", "float32"),
+    (EPYC_AVX2, "other", "float32"),
+    (set(), "other", "float32"),
+])
+def test_each_cpu_kind_resolves_its_default_dtype(flags, kind, policy):
+    assert hardware.cpu_kind(flags) == kind
+    assert hardware.default_dtype_policy(flags) == policy
+    assert hardware.resolve_dtype_policy("auto", flags) == policy
+    # an explicit policy is never overridden
+    for forced in ("float32", "mixed_bfloat16"):
+        assert hardware.resolve_dtype_policy(forced, flags) == forced
+
+
+def test_cpu_flags_reads_proc_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma\n\n"
+                    "processor\t: 1\nflags\t\t: fpu sse2 avx2 fma\n")
+    assert hardware.cpu_flags(str(info)) == {"fpu", "sse2", "avx2", "fma"}
+    assert hardware.cpu_flags(str(tmp_path / "missing")) == frozenset()
+    assert hardware.cpu_kind(hardware.cpu_flags(str(info))) == "other"
+
+
+@pytest.mark.mnist_data
+def test_auto_dtype_for_a_new_run_and_the_own_dtype_for_a_resumed_one(tmp_path, monkeypatch):
+    from tfmix import runs
+
+    kind = hardware.cpu_kind()
+    monkeypatch.setitem(hardware.DEFAULT_DTYPE_POLICY, kind, "mixed_bfloat16")  # as if bf16 were this CPU's default
+    small = dict(epochs=1, batch_size=50, seed=0, limit=100, model_kwargs={"hidden_units": [8], "latent_dim": 2})
+    new = str(tmp_path / "new")
+    runs.train(runs.run_config("vae", "mnist", **small), new, verbose=0)
+    assert json.load(open(os.path.join(new, "run.json")))["dtype_policy"] == "mixed_bfloat16"
+    # a float32 run resumed with "auto" stays float32 (and is not refused as different)
+    old = str(tmp_path / "old")
+    runs.train(runs.run_config("vae", "mnist", dtype_policy="float32", **small), old, verbose=0)
+    runs.train(runs.run_config("vae", "mnist", **dict(small, epochs=2)), old, verbose=0)
+    assert json.load(open(os.path.join(old, "run.json")))["dtype_policy"] == "float32"
+    assert json.load(open(os.path.join(old, "progress.json")))["epochs_done"] == 2

@@ -1,0 +1,52 @@
+"""The CPU this process runs on, and the training defaults that depend on it.
+
+The project's machines change from one day to the next (an Intel Xeon with
+AMX, an AMD EPYC with AVX-512 BF16, an AMD EPYC with AVX2 only), and which
+dtype trains fastest depends on the kind (BENCHMARKS.md section 11):
+
+- ``"amx"`` (AMX tiles, native bfloat16 matmuls): a GMVAE epoch took 19.3 s
+  in mixed bfloat16 against 24.5 s in float32 (issue 18's measurement);
+- ``"avx512_bf16"`` (bfloat16 dot products, no AMX): bfloat16 0.90x / 0.94x
+  the float32 time, within the run-to-run noise;
+- ``"other"`` (e.g. AVX2 only): bfloat16 is emulated; CaGeM and InfoCatVAE
+  steps took 1.4x / 1.3x longer than in float32.
+
+`tfmix train --dtype-policy auto` (the default) takes the policy of this
+CPU's kind from `DEFAULT_DTYPE_POLICY`. bfloat16 becomes a kind's default
+only once a 30-epoch run in bfloat16 has matched float32's -ELBO and
+accuracy within the seed-to-seed noise (issue 18); until then every kind
+trains in float32, and `--dtype-policy mixed_bfloat16` forces bfloat16.
+"""
+
+#: the kinds, fastest matmul hardware first, each with the flag that marks it
+CPU_KINDS = (("amx", "amx_bf16"), ("avx512_bf16", "avx512_bf16"), ("other", None))
+#: the dtype policy `auto` resolves to on each kind (module docstring)
+DEFAULT_DTYPE_POLICY = {"amx": "float32", "avx512_bf16": "float32", "other": "float32"}
+
+
+def cpu_flags(path="/proc/cpuinfo"):
+    """The flags of the first CPU in `path` (empty where it is unreadable)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_kind(flags=None):
+    """"amx", "avx512_bf16" or "other" for a set of CPU flags (default: this CPU's)."""
+    flags = cpu_flags() if flags is None else frozenset(flags)
+    return next(kind for kind, flag in CPU_KINDS if flag is None or flag in flags)
+
+
+def default_dtype_policy(flags=None):
+    """The dtype policy `auto` means on a CPU with these flags (default: this one)."""
+    return DEFAULT_DTYPE_POLICY[cpu_kind(flags)]
+
+
+def resolve_dtype_policy(policy, flags=None):
+    """`policy` itself, or this CPU's default for "auto"."""
+    return default_dtype_policy(flags) if policy == "auto" else policy
