@@ -148,6 +148,11 @@ def test_http_download_is_cached_and_checked(server, served_root, cache):
     (entry,) = cache_entries(cache)
     preset_utils.verify(str(cache / "presets" / entry))
     assert same_weights(tfmix.load(f"{server}/good.tar.gz"), model)
+    # the model and its card together: one manifest fetch, not one each
+    _Handler.requests.clear()
+    loaded, card = presets.load_with_card(url, compile=False)
+    assert same_weights(loaded, model) and card["description"] == "a tiny GMVAE"
+    assert _Handler.requests == [f"/good/{MANIFEST}"]
 
 
 @pytest.mark.parametrize("path, message", [

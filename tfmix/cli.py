@@ -171,7 +171,7 @@ def _load_run_or_preset(target):
         return runs.load_run(target)[1], None
     if target in presets.PRESETS or "://" in target or os.path.exists(target):
         _load_tensorflow()
-        return presets.load(target, compile=False), presets.card(target)
+        return presets.load_with_card(target, compile=False)
     raise CLIError(
         f"{target!r} is neither a run directory nor a preset; presets: {', '.join(sorted(presets.PRESETS))}"
     )
@@ -263,13 +263,13 @@ def cmd_demo(args):
     with resources.files("tfmix").joinpath("assets/digits.npz").open("rb") as f:
         digits = np.load(f)
         images, labels = digits["images"], digits["labels"].astype(np.int64)
-    model = presets.load(args.preset, compile=False)
+    model, card = presets.load_with_card(args.preset, compile=False)
     import tensorflow as tf
 
     x = binarize_dynamic(tf.constant(images[..., None] / 255.0, tf.float32), tf.constant([0, 0])).numpy()
     clusters = model.cluster_probs(x).argmax(-1)
     k = model.num_clusters
-    print(f"{args.preset}: {type(model).__name__} with {k} clusters, {presets.card(args.preset)['epochs']} epochs")
+    print(f"{args.preset}: {type(model).__name__} with {k} clusters, {card['epochs']} epochs")
     print(f"clustered {len(x)} real MNIST test digits shipped with tfmix (10 per class):")
     for c in range(k):
         members = labels[clusters == c]

@@ -237,6 +237,12 @@ def load(handle, compile=True):
     """The Keras model of a preset handle (a registered name, a preset
     directory, a file://, http(s):// or hf:// handle: `preset_utils`),
     ready to `fit` (Adam at the card's learning rate) unless `compile=False`."""
+    return load_with_card(handle, compile=compile)[0]
+
+
+def load_with_card(handle, compile=True):
+    """(model, card) of a preset handle, resolved (and for a remote handle
+    fetched and verified) once: `load` and `card` in one."""
     import keras
 
     import tfmix.models  # noqa: F401  (registers the classes with Keras)
@@ -248,10 +254,10 @@ def load(handle, compile=True):
         model = keras.saving.load_model(path, compile=False)
     except Exception as e:
         raise ValueError(f"cannot load preset {handle!r} from {path}: {type(e).__name__}: {e}") from None
+    meta = read_json(os.path.join(directory, "card.json"), {})
     if compile:
-        meta = read_json(os.path.join(directory, "card.json"), {})
-        lr = meta.get("hyperparameters", {}).get("learning_rate") or PRESETS.get(handle, {}).get("learning_rate", 1e-3)
         from tfmix.optimizers import FusedAdam
 
+        lr = meta.get("hyperparameters", {}).get("learning_rate") or PRESETS.get(handle, {}).get("learning_rate", 1e-3)
         model.compile(optimizer=FusedAdam(lr))
-    return model
+    return model, meta

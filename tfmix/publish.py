@@ -303,8 +303,7 @@ def reexport(preset):
     weights, metrics unchanged) with the current signatures, checks it
     against the Keras model and swaps it in atomically; draws `samples.png`
     again; records the date in the card."""
-    card = presets.card(preset)
-    model = presets.load(preset, compile=False)
+    model, card = presets.load_with_card(preset, compile=False)
     entry = presets.preset_dir(preset)
     x_test, _ = tdata.split_arrays(card_config(card, limit=64))
     target = os.path.join(entry, "saved_model")
@@ -331,8 +330,7 @@ def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
     """Measures a published preset again with the current evaluation code
     (same weights, same settings as its card: importance samples and test
     images unless given) and rewrites its card and README atomically."""
-    card = presets.card(preset)
-    model = presets.load(preset, compile=True)
+    model, card = presets.load_with_card(preset, compile=True)
     old = card["metrics"]
     config = {"model": card["model"], "dataset": card["dataset"], "binarize": card["hyperparameters"]["binarize"],
               "seed": card["seed"], "limit": card.get("limit")}

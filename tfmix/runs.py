@@ -195,7 +195,7 @@ def init_from_preset(model, preset, config):
     its moments."""
     from tfmix import presets
 
-    source = presets.load(preset, compile=False)
+    source, card = presets.load_with_card(preset, compile=False)
     ours, theirs = dict(model.get_config()), dict(source.get_config())
     for c in (ours, theirs):
         for key in ("name", "seed", "trainable", "dtype"):
@@ -206,7 +206,7 @@ def init_from_preset(model, preset, config):
             f"--init-from {preset}: the preset is a {type(source).__name__} with other settings "
             f"({', '.join(diff) or 'class'}) than this run's {type(model).__name__}")
     model.set_weights(source.get_weights())
-    epochs = int(presets.card(preset).get("epochs") or 0)
+    epochs = int(card.get("epochs") or 0)
     if epochs >= config["epochs"]:
         raise ValueError(f"--init-from {preset}: its card counts {epochs} epochs, not fewer than --epochs {config['epochs']}")
     return epochs
