@@ -106,6 +106,8 @@ QUEUE = [
     {"run": "infocatvae_relaxed", "train": INFOCAT + ["--param", "info_sampling=\"relaxed\""], "epochs": 40},
     # issue 17 item 1: the authors train on grey levels with the Bernoulli cross-entropy (ours: dynamic binarisation)
     {"run": "infocatvae_grey", "train": INFOCAT + ["--binarize", "none"], "epochs": 40},
+    # issue 17 item 1: the authors' dropout 0.25 in the encoder's and the decoder's hidden layer
+    {"run": "infocatvae_dropout", "train": INFOCAT + ["--param", "dropout=0.25"], "epochs": 40},
     # issue 18: bfloat16 against float32 with the same seed (float32 seed 0
     # and seed 1 are the first 30 epochs of gmvae_mnist_seed0 / _seed1); only
     # on a CPU with native bfloat16 (elsewhere bfloat16 is emulated, slower

@@ -146,3 +146,48 @@ def test_generation_follows_p_x_given_c(name):
         assert np.all(np.abs(gen.mean(0) - refs[c]) < 6 * se + 1e-6), f"category {c} is not p(x|c)"
         other = (c + 1) % K
         assert np.any(np.abs(gen.mean(0) - refs[other]) > 6 * np.hypot(se, ses[other])), "categories alike"
+
+
+def test_dropout_acts_in_training_passes_only_with_one_mask_per_site(binary_images):
+    x = tf.constant(binary_images[:6].reshape(6, -1))
+    plain = tiny_model("infocatvae")
+    drop = tiny_model("infocatvae", dropout=0.25)
+    drop.set_weights(plain.get_weights())
+    # evaluation (and any call outside a training pass) is deterministic and dropout-free
+    h = tf.ones([6, 16])
+    assert drop._drop(h, "encoder") is h
+    for a, b in zip(plain.unlabelled_terms(x).values(), drop.unlabelled_terms(x).values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    masks = {}
+
+    def capture(_, training):
+        masks["enc"] = drop._drop(h, "encoder").numpy()
+        masks["enc_again"] = drop._drop(h, "encoder").numpy()
+        masks["dec"] = drop._drop(h, "decoder").numpy()
+        return {}
+
+    drop._training_pass(capture, None, True)
+    kept = masks["enc"] != 0
+    assert 0.6 < kept.mean() < 0.9  # about 75% kept
+    np.testing.assert_allclose(masks["enc"][kept], 1 / 0.75, rtol=1e-6)  # the rest scaled up
+    np.testing.assert_array_equal(masks["enc"], masks["enc_again"])  # q(c|x) and q(z|x,c) share h(x)'s mask
+    assert (masks["dec"] != masks["enc"]).any()
+    drop._training_pass(lambda *_: {}, None, False)
+    assert drop._dropout_key is None
+    assert tfmix.InfoCatVAE.from_config(drop.get_config()).dropout == 0.25
+    with pytest.raises(ValueError, match="dropout"):
+        tfmix.CatVAE(dropout=1.0)
+
+
+def test_dropout_training_is_deterministic_given_the_seed_and_changes_the_updates(binary_images):
+    def trained(**kw):
+        model = tiny_model("infocatvae", **kw)
+        model.set_weights(start)
+        model.compile(optimizer="adam")
+        model.fit(binary_images, epochs=1, batch_size=16, shuffle=False, verbose=0)
+        return np.concatenate([w.numpy().ravel() for w in model.weights])
+
+    start = tiny_model("infocatvae").get_weights()
+    a, b, none = trained(dropout=0.25), trained(dropout=0.25), trained()
+    np.testing.assert_array_equal(a, b)  # stateless masks: a resumed run draws the same ones
+    assert np.abs(a - none).max() > 1e-4

@@ -33,9 +33,17 @@ image (our losses are batch means) their information weight is
 100 / 128 = 0.78125, the default here; `info_weight=100` puts 128 times more
 weight on it than their code does.
 
+Dropout (`dropout`, default 0): the authors' `infoCatVAE.py` drops 25% of
+the hidden units of the encoder's and the decoder's hidden layer, before
+the ReLU (the same as after it). Here `dropout=0.25` does so in training
+(the ELBO terms and the information term), with stateless noise from the
+step's seed, so a resumed run draws the masks the uninterrupted one would.
+Their code calls `F.dropout` without `training=self.training`, which
+keeps the dropout on at test time too; evaluation here is deterministic.
+
 Remaining deviations from the authors' code (`edouardpineau/infoCatVAE`
-`main.py`, `utils.py`), not yet measured for their effect: no dropout
-(theirs: 0.25 in the encoder and the decoder); the presets train on
+`main.py`, `utils.py`), not yet measured for their effect: no dropout by
+default (`dropout=0.25` is theirs, queued for measurement); the presets train on
 dynamically binarised MNIST (theirs: grey levels with the same Bernoulli
 cross-entropy; `tfmix train ... --binarize none` gives grey levels here);
 the KL and entropy terms have weight `kl_weight` = 1 (one of their commits
@@ -63,6 +71,8 @@ class CatVAE(MarginalMixtureVAE):
         kl_weight: beta, multiplying both KL terms in the minimised loss
             (1: the ELBO of the paper; the authors' public code uses 10).
             The logged `neg_elbo` is always the unweighted ELBO.
+        dropout: the share of the encoder's and the decoder's last hidden
+            units dropped in training (0: none; the authors' code: 0.25).
 
     Defaults (K = 10, delta = 2, lambda = 2, 400 hidden units) follow the
     authors' public code; check them against the paper before benchmarking.
@@ -72,13 +82,16 @@ class CatVAE(MarginalMixtureVAE):
     """
 
     def __init__(self, num_clusters=10, delta=2, prior_scale=2.0, hidden_units=(400,),
-                 latent_dim=None, kl_weight=1.0, **kwargs):
+                 latent_dim=None, kl_weight=1.0, dropout=0.0, **kwargs):
         if int(delta) < 1:
             raise ValueError(f"`delta` must be >= 1, got {delta}")
         if float(prior_scale) <= 0:
             raise ValueError(f"`prior_scale` (lambda) must be > 0, got {prior_scale}")
         if float(kl_weight) <= 0:
             raise ValueError(f"`kl_weight` must be > 0, got {kl_weight}")
+        if not 0 <= float(dropout) < 1:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}")
+        self.dropout, self._dropout_key = float(dropout), None
         d = int(num_clusters) * int(delta)
         if latent_dim is not None and int(latent_dim) != d:
             raise ValueError(f"`latent_dim` must be num_clusters * delta = {d}, got {latent_dim}")
@@ -106,11 +119,31 @@ class CatVAE(MarginalMixtureVAE):
     def build_generative(self):  # the decoder is built with the encoder
         pass
 
+    #: where dropout acts: the encoder's hidden layer h(x), the decoder's
+    DROPOUT_SITES = {"encoder": 0, "decoder": 1}
+
+    def _drop(self, h, site):
+        """Dropout of hidden units `h` while a training objective is traced.
+        One mask per site and pass: q(c|x) and q(z|x,c) see the same h(x),
+        as in the authors' encoder, which computes h(x) once."""
+        if self._dropout_key is None or not self.dropout:
+            return h
+        seed = tf.random.experimental.stateless_fold_in(self._dropout_key, self.DROPOUT_SITES[site])
+        return tf.nn.experimental.stateless_dropout(h, self.dropout, seed=seed)
+
+    def _training_pass(self, terms_fn, x, training):
+        """`terms_fn(x, training)`, with dropout on (a fresh key) when `training`."""
+        self._dropout_key = self._noise_seed() if training and self.dropout else None
+        try:
+            return terms_fn(x, training)
+        finally:
+            self._dropout_key = None
+
     def cluster_logits(self, x):
-        return self.qy_logits(self.shared(x))
+        return self.qy_logits(self._drop(self.shared(x), "encoder"))
 
     def q_z(self, x, y=None):
-        loc, scale = self.qz_head(self.qz_net(self.shared(x), y))
+        loc, scale = self.qz_head(self.qz_net(self._drop(self.shared(x), "encoder"), y))
         return D.diag_gaussian(loc, scale)
 
     def prior_z(self, y=None):
@@ -120,7 +153,7 @@ class CatVAE(MarginalMixtureVAE):
         return D.diag_gaussian(mu, tf.ones_like(mu))
 
     def decode_logits(self, z, y):
-        return self.decoder(z)
+        return self.decoder.logits(self._drop(self.decoder.mlp(z), "decoder"))
 
     def decode(self, z):
         """Bernoulli means of p(x|z) for latents `z` [N, K * delta], image
@@ -150,7 +183,7 @@ class CatVAE(MarginalMixtureVAE):
         return ((1 - a) * mu[:, None, :] + a * nxt[:, None, :]).reshape(-1, self.latent_dim)
 
     def unlabelled_terms(self, x, training=False):
-        terms = super().unlabelled_terms(x, training)
+        terms = self._training_pass(super().unlabelled_terms, x, training)
         if self.kl_weight != 1.0:
             terms["loss"] = terms["reconstruction"] + self.kl_weight * (terms["kl_z"] + terms["kl_y"])
         return terms
@@ -158,7 +191,7 @@ class CatVAE(MarginalMixtureVAE):
     def get_config(self):
         config = super().get_config()
         config.pop("latent_dim")
-        config.update(delta=self.delta, prior_scale=self.prior_scale, kl_weight=self.kl_weight)
+        config.update(delta=self.delta, prior_scale=self.prior_scale, kl_weight=self.kl_weight, dropout=self.dropout)
         return config
 
 
@@ -218,12 +251,13 @@ class InfoCatVAE(CatVAE):
         c = self.info_codes(seed)
         z = tf.matmul(c, tf.constant(self.prior_means())) + tf.random.stateless_normal(
             [tf.shape(c)[0], self.latent_dim], seed=tf.random.experimental.stateless_fold_in(seed, 1))
-        x_gen = tf.sigmoid(self.decoder(z))
+        x_gen = tf.sigmoid(self.decode_logits(z, c))
         return -tf.reduce_sum(c * tf.nn.log_softmax(self.cluster_logits(x_gen)), -1)
 
     def unlabelled_terms(self, x, training=False):
         terms = super().unlabelled_terms(x, training)
-        info = tf.reduce_mean(self.info_term(tf.random.experimental.stateless_fold_in(self._noise_seed(), 7)))
+        seed = tf.random.experimental.stateless_fold_in(self._noise_seed(), 7)
+        info = tf.reduce_mean(self._training_pass(lambda _, training: self.info_term(seed), None, training))
         terms["info"] = tf.fill(tf.shape(terms["neg_elbo"]), info)
         terms["loss"] = terms.get("loss", terms["neg_elbo"]) + self.info_weight * info
         return terms
