@@ -96,10 +96,11 @@ def _served_log_likelihood(model, x, ll_samples):
     heavy-tailed where a stick's b sits at its floor, and 100-sample
     estimates of one image differed by 50 nats.)"""
     base = tf.constant([0, 0], tf.int32)
+    weights = tf.function(model.log_importance_weights)  # traced once per chunk size, not run op by op
     out = []
     for xi in x.reshape(len(x), -1):
         parts = [
-            tf.reduce_logsumexp(model.log_importance_weights(
+            tf.reduce_logsumexp(weights(
                 tf.constant(xi[None]), min(export.LL_CHUNK, ll_samples - s),
                 tf.random.experimental.stateless_fold_in(base, i)), -1)
             for i, s in enumerate(range(0, ll_samples, export.LL_CHUNK))
