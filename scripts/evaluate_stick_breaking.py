@@ -14,7 +14,13 @@ For each run (`tfmix train ... --dataset binarized_mnist`), on the test split:
   each image gets the label of the grey-level MNIST image it is most likely
   under (`tfmix.data.binarized_mnist_labels`); the script prints the check
   (the class counts of the matched labels against grey MNIST's);
-- epochs, best epoch, wall time, and why the run stopped.
+- epochs, best epoch, wall time, and why the run stopped;
+- for the mixtures, whether the posterior components collapse onto one
+  (`component_separation`): on 1,000 test images, the mean distance
+  between two components' posterior means q_k(z|x) in units of their
+  standard deviation (0: identical components), the mean absolute pixel
+  difference of their decoded means, and the effective number of components
+  exp(H(E_x[pi_bar(x)])) in use.
 Figures: `nalisnick_embedding.png` (t-SNE of posterior samples of 2,000 test
 images coloured by digit, Gauss-VAE beside DLGMM) and
 `<name>_components.png` (for mixture models: test images, then the decoded
@@ -38,6 +44,8 @@ PAPER = {
     "sbvae": {"knn": (9.34, 8.65, 8.90), "ll": -98.01},
     # the qualitative experiment: K = 5, component priors N(m_k, I), m_k = SPREAD_MEANS
     "dlgmm_spread": {"knn": None, "ll": None},
+    # issue 17 item 7: the DLGMM with the mixture's own entropy (`entropy="mixture"`), not in the paper
+    "dlgmm_mixture": {"knn": None, "ll": None},
 }
 KS = (3, 5, 10)
 
@@ -60,6 +68,24 @@ def label_check():
     out["train_validation_counts_equal_mnist_train"] = bool(
         np.array_equal(np.bincount(train_val, minlength=10), np.bincount(grey["train"], minlength=10)))
     return out
+
+
+def component_separation(model, x):
+    """How distinct the K posterior components q_k(z|x) are (module docstring)."""
+    import numpy as np
+    import tensorflow as tf
+
+    xb = tf.constant(x.reshape(len(x), -1))
+    qv, qz = model.posteriors(xb)
+    mu, sd = qz.mean().numpy(), qz.stddev().numpy()  # [N, K, D]
+    dec = tf.sigmoid(model.decoder(qz.mean())).numpy()  # [N, K, 784]
+    K, D = mu.shape[1], mu.shape[2]
+    pairs = [(k, j) for k in range(K) for j in range(k + 1, K)]
+    dist = np.mean([np.linalg.norm(mu[:, k] - mu[:, j], axis=-1) / np.sqrt(D) for k, j in pairs])
+    pixels = np.mean([np.abs(dec[:, k] - dec[:, j]).mean() for k, j in pairs])
+    w = model.mean_weights(qv).numpy().mean(0)
+    return {"component_separation_sd": float(dist / sd.mean()), "component_pixel_difference": float(pixels),
+            "effective_components": float(np.exp(-(w * np.log(np.maximum(w, 1e-12))).sum()))}
 
 
 def components_figure(model, x, out, name):
@@ -101,6 +127,9 @@ def main():
                  stopped_early=progress.get("stopped_early", False),
                  stopped_by_time_limit=progress.get("stopped_by_time_limit", False),
                  max_epochs=config["epochs"], model_kwargs=config["model_kwargs"], clip_norm=config.get("clip_norm"))
+        if hasattr(models[name], "posteriors"):  # the mixtures
+            x_sep, _ = data.load_numpy("binarized_mnist", "test")
+            m.update(component_separation(models[name], x_sep[:1000]))
         results["runs"][name] = m
         print(json.dumps({name: m}))
     if args.json:
@@ -120,7 +149,7 @@ def main():
             out = os.path.join(args.fig_dir, "nalisnick_embedding.png")
             plots.latent_scatter(None, panels, out, title="binarised MNIST test, coloured by digit")
             print("wrote", out)
-        for name in ("dlgmm", "dldpmm", "dlgmm_spread"):
+        for name in ("dlgmm", "dldpmm", "dlgmm_spread", "dlgmm_mixture"):
             if name in models:
                 out = os.path.join(args.fig_dir, f"{name}_components.png")
                 components_figure(models[name], x_test[:12], out, name)
@@ -131,8 +160,9 @@ def main():
                 print("wrote", out)
 
     print(f"\n| model | epochs (best) | wall time | stopped | kNN error % k=3 / 5 / 10, posterior samples "
-          f"(paper) | kNN on means | -ELBO | log p(x), {args.ll_samples} samples (paper) |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"(paper) | kNN on means | -ELBO | log p(x), {args.ll_samples} samples (paper) | component separation "
+          f"(sd) / pixel difference / components in use |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, m in results["runs"].items():
         paper = PAPER[name]
         knn = " / ".join(f"{100 * m[f'knn_sample_error_k{k}']:.2f}" for k in KS)
@@ -141,8 +171,10 @@ def main():
         why = ("early stopping" if m["stopped_early"] else "time budget" if m["stopped_by_time_limit"]
                else "epoch budget" if m["epochs"] >= m["max_epochs"] else "running")
         ll = f"{m['test_log_likelihood']:.2f}" if "test_log_likelihood" in m else "not measured"
+        sep = (f"{m['component_separation_sd']:.3f} / {m['component_pixel_difference']:.4f} / "
+               f"{m['effective_components']:.2f}" if "component_separation_sd" in m else "-")
         print(f"| {name} | {m['epochs']} ({m['best_epoch'] or '-'}) | {m['wall_time_s'] / 60:.0f} min | {why} | "
-              f"{knn} ({pknn}) | {means} | {m['test_neg_elbo']:.2f} | {ll} ({paper['ll'] or 'not reported'}) |")
+              f"{knn} ({pknn}) | {means} | {m['test_neg_elbo']:.2f} | {ll} ({paper['ll'] or 'not reported'}) | {sep} |")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import importlib.util
 import os
 
+import numpy as np
 import pytest
 
 from conftest import tiny_model
@@ -178,3 +179,53 @@ def test_campaign_chooses_the_seed_by_training_elbo(tmp_path, monkeypatch):
     assert campaign.shu_epochs(300) == 250 and campaign.shu_epochs(1000) == 834
     (tmp_path / "s2" / "backup" / "training_metadata.json").write_text('{"epoch": 4}')
     assert campaign.resolve(best, str(tmp_path)) is None  # not every seed is done
+
+
+def test_component_separation_tells_collapsed_components_from_distinct_ones():
+    import types
+
+    import tensorflow as tf
+
+    from tfmix import distributions as D
+
+    sep = _script("evaluate_stick_breaking").component_separation
+    x = np.zeros((4, 784), np.float32)
+
+    def fake(loc, weights):
+        loc = tf.constant(loc, tf.float32)
+        return types.SimpleNamespace(
+            posteriors=lambda xb: (None, D.diag_gaussian(loc, 0.5 * tf.ones_like(loc))),
+            decoder=lambda z: tf.tile(z[..., :1], [1, 1, 784]),
+            mean_weights=lambda qv: tf.constant(weights, tf.float32))
+
+    same = sep(fake(np.ones((4, 3, 2)), np.full((4, 3), 1 / 3)), x)
+    assert same["component_separation_sd"] == 0 and same["component_pixel_difference"] == 0
+    assert same["effective_components"] == pytest.approx(3)
+    loc = np.zeros((4, 3, 2))
+    loc[:, 1] += 1.0  # component 1 one unit away in both coordinates, 2 sd
+    apart = sep(fake(loc, np.tile([[0.98, 0.01, 0.01]], (4, 1))), x)
+    assert apart["component_separation_sd"] == pytest.approx((2 * 2.0) / 3)  # 2 of the 3 pairs differ
+    assert apart["component_pixel_difference"] > 0 and apart["effective_components"] < 1.2
+
+
+@pytest.mark.mnist_data
+def test_evaluate_stick_breaking_reports_the_mixture_entropy_run(tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    from tfmix.cli import main as cli
+
+    run = str(tmp_path / "run")
+    assert cli(["train", "dlgmm", "--dataset", "binarized_mnist", "--epochs", "1", "--limit", "200",
+                "--hidden-units", "16", "--latent-dim", "3", "--num-clusters", "3", "--batch-size", "50",
+                "--param", 'entropy="mixture"', "--out", run]) == 0
+    out = str(tmp_path / "r.json")
+    monkeypatch.setattr(sys, "argv", ["evaluate_stick_breaking.py", f"dlgmm_mixture={run}", "--ll-samples", "2",
+                                      "--ll-limit", "20", "--json", out])
+    script = _script("evaluate_stick_breaking")
+    monkeypatch.setattr(script, "label_check", lambda: {})  # the label matching of all 70,000 images: not this test's concern
+    script.main()
+    m = json.load(open(out))["runs"]["dlgmm_mixture"]
+    assert m["component_separation_sd"] >= 0 and 1 <= m["effective_components"] <= 3
+    assert m["model_kwargs"]["entropy"] == "mixture"
+    assert "| dlgmm_mixture | 1 (-) |" in capsys.readouterr().out
