@@ -368,8 +368,54 @@ SHU_LOGS = {50: (0.693, 0.706, 0.693), 100: (0.732, None, 0.733), 200: (0.809, N
 CHECKPOINTS = {n: shu_epochs(n) for n in (50, 100, 200, 300, 500, 1000)}
 
 
+#: issue 19's targets per preset, as the campaign table states them
+TARGETS = {
+    "gmvae_mnist": ">= 87% Hungarian (published seed); 3-seed mean at Shu's 300 >= his",
+    "cagem100_mnist": "log p(x) >= -79.38; q(y|x) test error <= 3.33%",
+    "cagem0_mnist": "log p(x) >= -81.60",
+    "infocatvae_mnist": "generation purity >= 95%, Hungarian >= 90%",
+    "gmvae_fashion_mnist": ">= 75% Hungarian",
+    "infocatvae_fashion_mnist": "retrained with the authors' information term (issue 17 item 1)",
+}
+
+
+def state_dir(runs_dir, job):
+    """Where a run's state is: its run directory, else its saved copy in
+    zoo/campaign/ (a new machine before the queue restored it)."""
+    d = run_dir_of(runs_dir, job)
+    saved = os.path.join(SAVED, job["run"])
+    return d if os.path.isdir(d) or not os.path.isdir(saved) else saved
+
+
+def campaign_table(runs_dir):
+    """Markdown rows (preset, run, epochs done / planned, target, now) of the
+    preset runs; "now" is the last epoch's test metrics in log.csv (log p(x)
+    and purity are measured when a run is published)."""
+    lines = ["| preset | run | epochs done / planned | target (issue 19) | now (last epoch, log.csv) |",
+             "|---|---|---|---|---|"]
+    for job in QUEUE:
+        if "preset" not in job:
+            continue
+        d = state_dir(runs_dir, job)
+        now = "not started"
+        if os.path.exists(os.path.join(d, "log.csv")):
+            with open(os.path.join(d, "log.csv")) as f:
+                rows = list(csv.DictReader(f))
+            last = rows[-1] if rows else {}
+            parts = [f"Hungarian {100 * float(last['test_acc_hungarian']):.1f}%"] if last.get("test_acc_hungarian") else []
+            if last.get("test_error"):
+                parts.append(f"q(y|x) test error {100 * float(last['test_error']):.2f}%")
+            if last.get("val_neg_elbo"):
+                parts.append(f"validation -ELBO {float(last['val_neg_elbo']):.2f}")
+            now = ", ".join(parts) or "-"
+        lines.append(f"| {job['preset']} | {job['run']} | {epochs_done(d)} / {job['epochs']} | "
+                     f"{TARGETS.get(job['preset'], '')} | {now} |")
+    return lines
+
+
 def cmd_report(args):
-    """A Markdown table of the GMVAE runs: test accuracy at Shu's epochs."""
+    """Markdown tables: the GMVAE runs' test accuracy at Shu's epochs, and
+    the campaign table of every preset run."""
     import platform
 
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
@@ -379,7 +425,7 @@ def cmd_report(args):
     print(f"| run | epochs (ours / Shu's) | training time | {heads} | training -ELBO (last 10) |")
     print("|---|---|---|" + "---|" * len(CHECKPOINTS) + "---|")
     for job in QUEUE:
-        d = run_dir_of(args.runs_dir, job)
+        d = state_dir(args.runs_dir, job)
         if not job.get("preset", "").startswith("gmvae") or not os.path.exists(os.path.join(d, "log.csv")):
             continue
         with open(os.path.join(d, "log.csv")) as f:
@@ -396,6 +442,8 @@ def cmd_report(args):
     shu = [" / ".join("-" if a is None else f"{100 * a:.1f}%" for a in SHU_LOGS[n]) if n in SHU_LOGS else ""
            for n in CHECKPOINTS]
     print("| Shu's logs 0 / 1 / 2 (majority) | | | " + " | ".join(shu) + " | |")
+    print()
+    print("\n".join(campaign_table(args.runs_dir)))
 
 
 def cmd_save(args):

@@ -229,3 +229,28 @@ def test_evaluate_stick_breaking_reports_the_mixture_entropy_run(tmp_path, monke
     assert m["component_separation_sd"] >= 0 and 1 <= m["effective_components"] <= 3
     assert m["model_kwargs"]["entropy"] == "mixture"
     assert "| dlgmm_mixture | 1 (-) |" in capsys.readouterr().out
+
+
+def test_campaign_table_states_each_preset_run_against_its_target(tmp_path, monkeypatch):
+    campaign = _script("campaign")
+    runs, saved = tmp_path / "runs", tmp_path / "saved"
+    (runs / "c100" / "backup").mkdir(parents=True)
+    (runs / "c100" / "backup" / "training_metadata.json").write_text('{"epoch": 2}')
+    (runs / "c100" / "log.csv").write_text("epoch,test_acc_hungarian,test_error,val_neg_elbo\n"
+                                           "0,0.5,0.2,100.0\n1,0.6,0.1,95.5\n")
+    # a run not on this machine yet: its saved copy in zoo/campaign counts
+    (saved / "g0" / "backup").mkdir(parents=True)
+    (saved / "g0" / "backup" / "training_metadata.json").write_text('{"epoch": 7}')
+    (saved / "g0" / "log.csv").write_text("epoch,test_acc_hungarian,val_neg_elbo\n6,0.7,92.0\n")
+    monkeypatch.setattr(campaign, "SAVED", str(saved))
+    monkeypatch.setattr(campaign, "QUEUE", [
+        {"run": "c100", "preset": "cagem100_mnist", "seed": 0, "epochs": 300},
+        {"run": "g0", "preset": "gmvae_mnist", "seed": 0, "epochs": 250},
+        {"run": "f0", "preset": "gmvae_fashion_mnist", "seed": 0, "epochs": 834},
+        {"run": "measure", "train": [], "epochs": 3}])  # not a preset run: not in the table
+    rows = campaign.campaign_table(str(runs))
+    assert len(rows) == 2 + 3
+    assert rows[2] == ("| cagem100_mnist | c100 | 2 / 300 | log p(x) >= -79.38; q(y|x) test error <= 3.33% | "
+                       "Hungarian 60.0%, q(y|x) test error 10.00%, validation -ELBO 95.50 |")
+    assert "| g0 | 7 / 250 |" in rows[3] and "Hungarian 70.0%" in rows[3]
+    assert rows[4].endswith("| >= 75% Hungarian | not started |")
