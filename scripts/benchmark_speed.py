@@ -249,7 +249,8 @@ def train_throughput(name, config, examples, seed=0, repeats=1, data="synthetic"
 
 
 #: where a traced op's time goes: its node name says which part of the step ran it
-PHASES = (("optimizer", ("adam/", "Adam/", "AssignAdd", "AssignSub")), ("backward", ("gradient_tape/",)))
+PHASES = (("optimizer", ("adam/", "Adam/", "AssignAdd", "AssignSub", "ResourceApplyAdam")),
+          ("backward", ("gradient_tape/",)))
 
 
 def op_times(logdir):
@@ -280,9 +281,11 @@ def op_times(logdir):
     return times
 
 
-def phase_of(node):
+def phase_of(node, op=""):
+    """forward, backward or optimizer, from the node's name and op type (an
+    XLA-compiled step runs as one cluster op and counts as forward)."""
     for phase, markers in PHASES:
-        if any(m in node for m in markers):
+        if any(m in node or m == op for m in markers):
             return phase
     return "forward"
 
@@ -320,7 +323,7 @@ def profile_step(name, config, steps=20, seed=0, top=8):
     by_op, by_phase, by_node = collections.Counter(), collections.Counter(), collections.Counter()
     for (node, op), ms in times.items():
         by_op[op] += ms / steps
-        by_phase[phase_of(node)] += ms / steps
+        by_phase[phase_of(node, op)] += ms / steps
         by_node[f"{node}:{op}"] += ms / steps
     total = sum(by_op.values())
     share = lambda c: [[k, round(v, 3), round(v / total, 4)] for k, v in c.most_common(top)]  # noqa: E731
