@@ -63,24 +63,17 @@ REFERENCE = {  # model -> (constructor kwargs, batch size) when no zoo recipe na
 }
 CONFIGS = ("default", "baseline", "tfp_bernoulli", "keras_adam", "fp32", "xla", "bf16", "spe10", "autotune",
            "sampled_y")
-#: the CPU flags that decide the fast paths (bfloat16 / AMX matmuls)
-SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8")
-
-
 def cpu_flags():
-    """The `SPEED_FLAGS` this CPU has (from /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        flags = []
-    return [f for f in SPEED_FLAGS if f in flags]
+    """The speed flags (`tfmix.hardware.SPEED_FLAGS`) this CPU has."""
+    from tfmix import hardware
+
+    return [f for f in hardware.SPEED_FLAGS if f in hardware.cpu_flags()]
 
 
 def machine():
-    from tfmix.publish import machine_description
+    from tfmix import hardware
 
-    return f"{machine_description()}; CPU flags: {' '.join(cpu_flags()) or 'none of ' + ' '.join(SPEED_FLAGS)}"
+    return hardware.describe()
 
 
 def default_config(name):

@@ -53,3 +53,13 @@ def test_auto_dtype_for_a_new_run_and_the_own_dtype_for_a_resumed_one(tmp_path, 
     runs.train(runs.run_config("vae", "mnist", **dict(small, epochs=2)), old, verbose=0)
     assert json.load(open(os.path.join(old, "run.json")))["dtype_policy"] == "float32"
     assert json.load(open(os.path.join(old, "progress.json")))["epochs_done"] == 2
+
+
+def test_the_machine_description_names_the_cpu_and_its_speed_flags(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("model name\t: AMD EPYC 9R14\nflags\t\t: fpu avx2 fma\n")
+    assert hardware.cpu_model(str(info)) == "AMD EPYC 9R14"
+    text = hardware.describe()
+    assert text.startswith(hardware.cpu_model()) and "CPU flags: " in text and "TensorFlow " in text
+    flags = text.split("CPU flags: ", 1)[1].split(",", 1)[0].split()
+    assert set(flags) <= set(hardware.SPEED_FLAGS) or text.count("none of") == 1

@@ -18,6 +18,11 @@ accuracy within the seed-to-seed noise (issue 18); until then every kind
 trains in float32, and `--dtype-policy mixed_bfloat16` forces bfloat16.
 """
 
+import os
+import platform
+
+#: the CPU flags that decide the fast paths (FMA / AVX-512 / bfloat16 / AMX matmuls)
+SPEED_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8")
 #: the kinds, fastest matmul hardware first, each with the flag that marks it
 CPU_KINDS = (("amx", "amx_bf16"), ("avx512_bf16", "avx512_bf16"), ("other", None))
 #: the dtype policy `auto` resolves to on each kind (module docstring)
@@ -50,3 +55,25 @@ def default_dtype_policy(flags=None):
 def resolve_dtype_policy(policy, flags=None):
     """`policy` itself, or this CPU's default for "auto"."""
     return default_dtype_policy(flags) if policy == "auto" else policy
+
+
+def cpu_model(path="/proc/cpuinfo"):
+    """The CPU's model name (`platform`'s answer where /proc is unreadable)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe():
+    """The machine as every card and benchmark records it: CPU model, cores,
+    the speed flags it has, TensorFlow and Python versions."""
+    import tensorflow as tf
+
+    flags = [f for f in SPEED_FLAGS if f in cpu_flags()]
+    return (f"{cpu_model()}, {os.cpu_count()} cores, CPU flags: {' '.join(flags) or 'none of ' + ' '.join(SPEED_FLAGS)}, "
+            f"TensorFlow {tf.__version__}, Python {platform.python_version()}")

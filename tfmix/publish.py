@@ -9,7 +9,6 @@ rename, so the zoo never holds a half-written preset.
 
 import datetime
 import os
-import platform
 import shutil
 import sys
 
@@ -37,16 +36,10 @@ METRIC_DOC = {
 
 
 def machine_description():
-    import tensorflow as tf
+    """`tfmix.hardware.describe()`: CPU model, cores, speed flags, versions."""
+    from tfmix import hardware
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, TensorFlow {tf.__version__}, Python {platform.python_version()}"
+    return hardware.describe()
 
 
 def signature_table(model):
