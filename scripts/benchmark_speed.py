@@ -246,6 +246,18 @@ PHASES = (("optimizer", ("adam/", "Adam/", "AssignAdd", "AssignSub", "ResourceAp
           ("backward", ("gradient_tape/",)))
 
 
+def op_type(op):
+    """The TensorFlow op type behind a kernel's name: oneDNN's rewrites
+    (`_MklMatMul`, `_MklNativeFusedMatMul`, ...: on CPUs where oneDNN takes
+    over, e.g. with AVX-512) count as the op they replace (`MatMul`,
+    `_FusedMatMul`), so that profiles compare across CPU kinds."""
+    for prefix in ("_MklNative", "_Mkl"):
+        if op.startswith(prefix):
+            op = op[len(prefix):]
+            return "_" + op if op.startswith("Fused") else op
+    return op
+
+
 def op_times(logdir):
     """Per-op time (ms) of a `tf.profiler` trace: the TF ops run by the
     executor's compute threads, keyed by (node name, op type)."""
@@ -270,7 +282,7 @@ def op_times(logdir):
                     if ":" not in name or name.startswith("ExecutorState"):
                         continue  # executor bookkeeping, not an op
                     node, op = name.rsplit(":", 1)
-                    times[(node.split("/", 1)[-1], op)] += event.duration_ps / 1e9
+                    times[(node.split("/", 1)[-1], op_type(op))] += event.duration_ps / 1e9
     return times
 
 
