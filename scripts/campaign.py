@@ -5,6 +5,7 @@
     python scripts/campaign.py status            # epochs done per run, what is running
     python scripts/campaign.py pause | resume    # SIGSTOP / SIGCONT the whole queue (benchmarks, CI)
     python scripts/campaign.py save              # copy every run's resumable state into zoo/campaign/
+                                                 # (once per session, at the end: see submission_size.py)
     python scripts/campaign.py report            # GMVAE test accuracy at Shu's epochs, Markdown
 
 `run` snapshots the committed code (`git archive HEAD`) under the runs
@@ -469,6 +470,14 @@ def cmd_save(args):
         os.rename(tmp, dst)
         shutil.rmtree(old, ignore_errors=True)
         print(f"saved {job['run']} at epoch {epochs_done(d)} to {dst}" + (" (finished: log only)" if finished else ""))
+    # each save of a 25 MB run adds about 60 MB to the stop's diffs: say where the stop stands
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import submission_size
+
+    try:
+        print(submission_size.describe(submission_size.report(REPO)))
+    except (subprocess.CalledProcessError, SystemExit) as e:
+        print(f"(submission size not measured: {e})")
 
 
 def main(argv=None):
