@@ -33,7 +33,7 @@ def main(argv=None):
 
     named = named_runs(p, args.runs)
 
-    from tfmix import metrics, presets, publish, runs
+    from tfmix import evaluation, metrics, presets, publish, runs
     from tfmix import data as tdata
 
     results = {"per_cluster": args.per_cluster, "runs": {}}
@@ -46,11 +46,13 @@ def main(argv=None):
         else:
             config, model = runs.load_run(run)
             progress = read_json(os.path.join(run, runs.PROGRESS_FILE))
-        if config["dataset"] not in judges:
-            judges[config["dataset"]] = metrics.load_judge(config["dataset"])
-        judge = judges[config["dataset"]]
+        judged = evaluation.judge_dataset(config["dataset"])
+        if judged not in judges:
+            judges[judged] = metrics.load_judge(judged)
         x_test, y_test = tdata.split_arrays(config)
-        report = metrics.generation_report(model, judge, x_test, y_test, per_cluster=args.per_cluster, seed=0)
+        y_test = tdata.split_labels(config, "test", y_test)
+        report = evaluation.generation_metrics(model, config["dataset"], x_test, y_test,
+                                               per_cluster=args.per_cluster, judge=judges[judged])
         results["runs"][name] = {
             "run": run, "model": config["model"], "dataset": config["dataset"], "num_labels": config["num_labels"],
             "epochs": progress.get("epochs_done"), **report,

@@ -4,6 +4,7 @@
         [--ll-samples 1000] [--export-ll-samples 100] [--notes "..."] [--train-command "..."]
     python scripts/publish_zoo.py gmvae_mnist --reexport   # new signatures, same weights
     python scripts/publish_zoo.py gmvae_mnist --reevaluate [--ll-samples N]   # measure the card again
+    python scripts/publish_zoo.py all --judge    # add the judged-generation measures to the cards
     python scripts/publish_zoo.py all --refresh   # README from card.json, manifest.json of the files
 
 Writes zoo/<preset>/ (model.keras, saved_model/, card.json, README.md,
@@ -24,6 +25,11 @@ def main():
                    help="only re-export the published preset's SavedModel from its model.keras")
     p.add_argument("--reevaluate", action="store_true",
                    help="only measure the published preset again (same weights and card settings) and rewrite its card")
+    p.add_argument("--judge", action="store_true",
+                   help="only measure the judged generation (judged generation, generation purity, "
+                        "self-consistency) of the published preset(s) again and add it to the card "
+                        "(PRESET 'all': every published preset)")
+    p.add_argument("--per-cluster", type=int, default=100, help="--judge: samples per cluster (default 100)")
     p.add_argument("--refresh", action="store_true",
                    help="only rewrite README.md from card.json and manifest.json from the files "
                         "(PRESET 'all': every published preset)")
@@ -39,6 +45,16 @@ def main():
         for name in presets.published() if args.preset == "all" else [args.preset]:
             manifest = publish.refresh(name)
             print(f"refreshed {name}: README.md and manifest.json ({len(manifest['files'])} files)")
+        return
+    if args.judge:
+        if args.per_cluster < 1:
+            p.error(f"--per-cluster must be at least 1, got {args.per_cluster}")
+        command = "python scripts/publish_zoo.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        for name in presets.published() if args.preset == "all" else [args.preset]:
+            card = publish.rejudge(name, per_cluster=args.per_cluster, command=command)
+            m = card["metrics"]
+            print(json.dumps({"preset": name, **{k: m[k] for k in ("judged_generation", "generation_purity",
+                                                                     "self_consistency") if k in m}}))
         return
     if args.reexport:
         card = publish.reexport(args.preset)

@@ -32,6 +32,11 @@ METRIC_DOC = {
     "test_neg_elbo": "test negative ELBO (nats)",
     "test_log_likelihood": "test importance-weighted log-likelihood (nats)",
     "test_error": "test classification error of q(y|x)",
+    "judged_generation": "share of generate(y) samples the judge classifier assigns to the class matched to y "
+                         "by q(y|x) on the test set (at most the cluster accuracy)",
+    "generation_purity": "the judge's labels of the generate(y) samples matched one-to-one to the y on those "
+                         "samples (how cleanly each y generates one class)",
+    "self_consistency": "share of generate(y) samples that the model's own q(y|x) assigns back to y",
 }
 
 
@@ -87,6 +92,8 @@ HF_METRICS = {  # card metric -> (Hugging Face metric type, name shown)
     "nmi": ("nmi", "normalised mutual information"),
     "ari": ("ari", "adjusted Rand index"),
     "test_error": ("error", "q(y|x) classification error"),
+    "generation_purity": ("accuracy", "generation purity (judged samples, Hungarian)"),
+    "self_consistency": ("accuracy", "generation self-consistency"),
     "test_neg_elbo": ("neg_elbo", "negative ELBO (nats)"),
     "test_log_likelihood": ("log_likelihood", "importance-weighted log-likelihood (nats)"),
 }
@@ -155,6 +162,12 @@ def render_card(card):
             f"{m['ll_examples']} test images; the `log_likelihood` signature uses "
             f"{card['export_ll_samples']} samples."
         )
+    if "generation_purity" in m:
+        lines += ["", f"The generation measures judge {m['generation_per_cluster']} samples of each cluster "
+                      f"(`generate(y, seed=y)`) with the classifier `judge_{evaluation.judge_dataset(card['dataset'])}` "
+                      "of the zoo (`scripts/train_judge.py`)"
+                      + (f"; measured on {card['generation_date']} by `{card['generation_command']}`."
+                         if card.get("generation_command") else ".")]
     if card.get("notes"):
         lines += ["", "## Notes", "", card["notes"]]
     lines += ["", "## Signatures (method `tensorflow/serving/predict`)", "", "| signature | inputs | outputs |", "|---|---|---|"]
@@ -319,6 +332,27 @@ def refresh(preset):
     return write_card(entry, read_json(os.path.join(entry, "card.json")))
 
 
+def rejudge(preset, per_cluster=evaluation.GENERATION_PER_CLUSTER, command=None):
+    """Measures only the judged generation of a published preset (same
+    weights; `evaluation.generation_metrics`) and adds it to its card and
+    README; the other metrics stay as measured. Returns the card, unchanged
+    where the preset has one cluster, no labels or no judge."""
+    model, card = presets.load_with_card(preset, compile=False)
+    config = card_config(card)
+    if model.num_clusters < 2 or not evaluation.has_judge(config["dataset"]):
+        return card
+    x_test, y_test = tdata.split_arrays(config)
+    y_test = tdata.split_labels(config, "test", y_test)
+    if y_test is None:
+        return card
+    report = evaluation.generation_metrics(model, config["dataset"], x_test, y_test, per_cluster=per_cluster)
+    card["metrics"].update(evaluation.scalar_generation(report), generation_per_cluster=int(per_cluster))
+    card["generation_command"] = command or f"python scripts/publish_zoo.py {preset} --judge"
+    card["generation_date"] = datetime.date.today().isoformat()
+    write_card(presets.preset_dir(preset), card)
+    return card
+
+
 def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
     """Measures a published preset again with the current evaluation code
     (same weights, same settings as its card: importance samples and test
@@ -331,6 +365,8 @@ def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
     ll_limit = old.get("ll_examples") if ll_limit is None else ll_limit
     metrics = evaluation.evaluate_model(config, model, epochs=card["epochs"], ll_samples=ll_samples, ll_limit=ll_limit)
     card["metrics"] = metrics
+    card.pop("generation_command", None)  # measured again with the rest
+    card.pop("generation_date", None)
     card["date"] = datetime.date.today().isoformat()
     card["metrics_command"] = command or f"python scripts/publish_zoo.py {preset} --reevaluate"
     write_card(presets.preset_dir(preset), card)
