@@ -97,6 +97,12 @@ QUEUE = [
     # (`utils.py` `loss_function` in one commit), alone and with their dropout
     # 0.25; session 11 measured kl10 (its submission was refused, the runs lost)
     {"run": "infocatvae_kl10", "train": INFOCAT + ["--param", "kl_weight=10"], "epochs": 40},
+    # the authors' reconstruction (one z from the soft assignment, y_estimator="soft") with their
+    # weight 10, then every setting of theirs at once (with dropout 0.25 and grey levels)
+    {"run": "infocatvae_kl10_soft", "train": INFOCAT + ["--param", "kl_weight=10", "--param", "y_estimator=\"soft\""],
+     "epochs": 40},
+    {"run": "infocatvae_authors", "train": INFOCAT + ["--param", "kl_weight=10", "--param", "y_estimator=\"soft\"",
+                                                      "--param", "dropout=0.25", "--binarize", "none"], "epochs": 40},
     {"run": "infocatvae_kl10_dropout", "train": INFOCAT + ["--param", "kl_weight=10", "--param", "dropout=0.25"],
      "epochs": 40},
     # issue 17 item 7, 30 epochs each (measured in session 10, whose machine went before it was saved)
