@@ -39,6 +39,28 @@ def test_rerun_resumes_and_extends(run_dir):
 
 
 @pytest.mark.mnist_data
+def test_a_finished_run_without_its_model_file_gets_it_back(tmp_path):
+    """A finished run restored from its resumable state only (`campaign.py
+    save` keeps no model.keras): rerunning the same command trains nothing
+    and writes model.keras with the backed-up weights."""
+    import keras
+    import numpy as np
+
+    out = str(tmp_path / "run")
+    cmd = ["train", "gmvae", "--dataset", "mnist", "--epochs", "1", "--seed", "3", "--out", out] + TINY
+    assert main(cmd) == 0
+    trained = keras.saving.load_model(os.path.join(out, "model.keras")).get_weights()
+    os.remove(os.path.join(out, "model.keras"))
+    assert main(cmd) == 0
+    rows = open(os.path.join(out, "log.csv")).read().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0"]  # no epoch trained again
+    restored = keras.saving.load_model(os.path.join(out, "model.keras")).get_weights()
+    assert len(restored) == len(trained)
+    for a, b in zip(restored, trained):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.mnist_data
 def test_evaluate_json_and_table(run_dir, capsys):
     assert main(["evaluate", run_dir, "--json", "--ll-samples", "3", "--ll-limit", "50"]) == 0
     res = json.loads(capsys.readouterr().out)

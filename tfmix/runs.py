@@ -398,6 +398,12 @@ def _train(config, run_dir, verbose, time_limit, init_from):
         callbacks=callbacks, verbose=verbose,
     )
     timed_out = timer is not None and timer.stopped_epoch is not None
+    model_file = os.path.join(run_dir, MODEL_FILE)
+    if not os.path.exists(model_file) and start_epoch >= config["epochs"]:
+        # a finished run restored from its resumable state only (a new machine,
+        # `scripts/campaign.py`): no epoch ran, so the model comes from the
+        # weights BackupAndRestore just loaded
+        atomic_save_model(model, model_file)
     update = {}
     if stopper is not None and stopper.best_weights is not None:
         # the best epoch's weights (of the whole run), which the stopper's
