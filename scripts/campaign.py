@@ -122,6 +122,10 @@ QUEUE = [
     {"run": "infocatvae_fashion_mnist_kl10", "preset": "infocatvae_fashion_mnist", "seed": 0, "epochs": 40},
     {"run": "dlgmm_component_kept", "train": DLGMM, "epochs": 30},
     {"run": "dlgmm_mixture_kept", "train": DLGMM + ["--param", "entropy=\"mixture\""], "epochs": 30},
+    # issue 18: the float32 twin of gmvae_bf16_seed0 (the same seed and data; gmvae_mnist_seed0's
+    # epoch-30 weights are gone), so that log p(x) is measured on both at epoch 30
+    {"run": "gmvae_fp32_seed0", "train": GMVAE_SHU + ["--dtype-policy", "float32"], "epochs": 30,
+     "cpu_flag": "avx512_bf16"},
     {"run": "gmvae_mnist_seed1", "preset": "gmvae_mnist", "seed": 1, "epochs": shu_epochs(300)},
     # issue 17 item 5: M2-100 with the per-batch weighting was at 16.7% test error after 18 epochs
     # and still falling (Kingma: 11.97%); the same run to 100 epochs (about 5 h at 3.2 min/epoch)
