@@ -78,7 +78,7 @@ def machine():
 
 def default_config(name):
     """What `tfmix train NAME` uses on one device: this CPU's default dtype
-    (`tfmix.hardware`), the model's `default_jit_compile` and
+    for the model (`tfmix.hardware`), the model's `default_jit_compile` and
     `default_steps_per_execution`, the fused Adam."""
     from tfmix.models import get_model_class
 
@@ -86,7 +86,7 @@ def default_config(name):
 
     cls = get_model_class(name)
     return {"jit_compile": bool(cls.default_jit_compile), "steps_per_execution": int(cls.default_steps_per_execution),
-            "dtype_policy": default_dtype_policy()}
+            "dtype_policy": default_dtype_policy(model=name)}
 
 
 def graph_flops(concrete_function):

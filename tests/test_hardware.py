@@ -13,19 +13,35 @@ EPYC_AVX512 = {"fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni"}
 EPYC_AVX2 = {"fma", "avx2"}
 
 
-@pytest.mark.parametrize("flags, kind, policy", [
-    (XEON_AMX, "amx", "float32"),
-    (EPYC_AVX512, "avx512_bf16", "float32"),
-    (EPYC_AVX2, "other", "float32"),
-    (set(), "other", "float32"),
+@pytest.mark.parametrize("flags, kind", [
+    (XEON_AMX, "amx"), (EPYC_AVX512, "avx512_bf16"), (EPYC_AVX2, "other"), (set(), "other"),
 ])
-def test_each_cpu_kind_resolves_its_default_dtype(flags, kind, policy):
+def test_each_cpu_kind_resolves_its_default_dtype(flags, kind):
+    """The default of each (kind, model) is the table's, float32 where the
+    table names no model; an explicit policy is never overridden."""
     assert hardware.cpu_kind(flags) == kind
-    assert hardware.default_dtype_policy(flags) == policy
-    assert hardware.resolve_dtype_policy("auto", flags) == policy
-    # an explicit policy is never overridden
-    for forced in ("float32", "mixed_bfloat16"):
-        assert hardware.resolve_dtype_policy(forced, flags) == forced
+    import tfmix
+
+    for model in tfmix.MODELS:
+        want = hardware.DEFAULT_DTYPE_POLICY[kind].get(model, "float32")
+        assert want in ("float32", "mixed_bfloat16")
+        assert hardware.default_dtype_policy(flags, model) == want
+        assert hardware.resolve_dtype_policy("auto", flags, model) == want
+        for forced in ("float32", "mixed_bfloat16"):
+            assert hardware.resolve_dtype_policy(forced, flags, model) == forced
+    assert hardware.default_dtype_policy(flags) == "float32"  # no model named
+    with pytest.raises(ValueError, match="`policy` must be"):
+        hardware.resolve_dtype_policy("bfloat16", flags, "gmvae")
+
+
+def test_bfloat16_only_where_it_was_measured_faster():
+    """Where bfloat16 is emulated (no avx512_bf16, no AMX) every model trains
+    in float32; the table names only models of the zoo."""
+    import tfmix
+
+    assert hardware.DEFAULT_DTYPE_POLICY["other"] == {}
+    for kind, table in hardware.DEFAULT_DTYPE_POLICY.items():
+        assert set(table) <= set(tfmix.MODELS), kind
 
 
 def test_cpu_flags_reads_proc_cpuinfo(tmp_path):
@@ -42,7 +58,7 @@ def test_auto_dtype_for_a_new_run_and_the_own_dtype_for_a_resumed_one(tmp_path, 
     from tfmix import runs
 
     kind = hardware.cpu_kind()
-    monkeypatch.setitem(hardware.DEFAULT_DTYPE_POLICY, kind, "mixed_bfloat16")  # as if bf16 were this CPU's default
+    monkeypatch.setitem(hardware.DEFAULT_DTYPE_POLICY, kind, {"vae": "mixed_bfloat16"})  # as if bf16 were vae's default here
     small = dict(epochs=1, batch_size=50, seed=0, limit=100, model_kwargs={"hidden_units": [8], "latent_dim": 2})
     new = str(tmp_path / "new")
     runs.train(runs.run_config("vae", "mnist", **small), new, verbose=0)

@@ -12,10 +12,17 @@ dtype trains fastest depends on the kind (BENCHMARKS.md section 11):
   steps took 1.4x / 1.3x longer than in float32.
 
 `tfmix train --dtype-policy auto` (the default) takes the policy of this
-CPU's kind from `DEFAULT_DTYPE_POLICY`. bfloat16 becomes a kind's default
-only once a 30-epoch run in bfloat16 has matched float32's -ELBO and
-accuracy within the seed-to-seed noise (issue 18); until then every kind
-trains in float32, and `--dtype-policy mixed_bfloat16` forces bfloat16.
+CPU's kind and the model from `DEFAULT_DTYPE_POLICY` (float32 for a model
+the table does not name). bfloat16 becomes a default only for a kind and a
+model where it was measured faster (`scripts/benchmark_speed.py train
+--configs default,bf16`, interleaved rounds) and where a 30-epoch run in
+bfloat16 matched float32's -ELBO, log p(x) and accuracy within the
+seed-to-seed noise (issue 18); `--dtype-policy float32` or
+`mixed_bfloat16` forces either.
+
+Example:
+>>> default_dtype_policy({"avx2", "fma"}, model="gmvae")
+'float32'
 """
 
 import os
@@ -25,8 +32,8 @@ import platform
 SPEED_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8")
 #: the kinds, fastest matmul hardware first, each with the flag that marks it
 CPU_KINDS = (("amx", "amx_bf16"), ("avx512_bf16", "avx512_bf16"), ("other", None))
-#: the dtype policy `auto` resolves to on each kind (module docstring)
-DEFAULT_DTYPE_POLICY = {"amx": "float32", "avx512_bf16": "float32", "other": "float32"}
+#: kind -> {model: the dtype policy `auto` resolves to} (module docstring); float32 where unnamed
+DEFAULT_DTYPE_POLICY = {"amx": {}, "avx512_bf16": {}, "other": {}}
 
 
 def cpu_flags(path="/proc/cpuinfo"):
@@ -47,14 +54,17 @@ def cpu_kind(flags=None):
     return next(kind for kind, flag in CPU_KINDS if flag is None or flag in flags)
 
 
-def default_dtype_policy(flags=None):
-    """The dtype policy `auto` means on a CPU with these flags (default: this one)."""
-    return DEFAULT_DTYPE_POLICY[cpu_kind(flags)]
+def default_dtype_policy(flags=None, model=None):
+    """The dtype policy `auto` means for `model` (a `tfmix.MODELS` name) on a
+    CPU with these flags (default: this one)."""
+    return DEFAULT_DTYPE_POLICY[cpu_kind(flags)].get(model, "float32")
 
 
-def resolve_dtype_policy(policy, flags=None):
-    """`policy` itself, or this CPU's default for "auto"."""
-    return default_dtype_policy(flags) if policy == "auto" else policy
+def resolve_dtype_policy(policy, flags=None, model=None):
+    """`policy` itself, or this CPU's default for `model` for "auto"."""
+    if policy not in ("auto", "float32", "mixed_bfloat16"):
+        raise ValueError(f"`policy` must be 'auto', 'float32' or 'mixed_bfloat16', got {policy!r}")
+    return default_dtype_policy(flags, model) if policy == "auto" else policy
 
 
 def cpu_model(path="/proc/cpuinfo"):

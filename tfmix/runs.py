@@ -81,7 +81,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     each gradient to this norm (Adam's `clipnorm`; None: no clipping);
     `dtype_policy`: "mixed_bfloat16" runs the hidden layers in bfloat16 (the
     heads, densities and KLs stay float32; the weights are float32), "auto"
-    this CPU's default (`tfmix.hardware.default_dtype_policy`) for a new
+    this CPU's default for the model (`tfmix.hardware.default_dtype_policy`) for a new
     run and the run's own dtype for a resumed one (`train` resolves it and
     writes the concrete policy to run.json: a run keeps the dtype it
     started with, whichever CPU resumes it);
@@ -309,7 +309,7 @@ def _train(config, run_dir, verbose, time_limit, init_from):
     if old is not None:
         old = {**LATER_KEYS, **old}
     if config.get("dtype_policy") == "auto":  # a run keeps its dtype; a new one takes this CPU's default
-        config = {**config, "dtype_policy": old["dtype_policy"] if old else resolve_dtype_policy("auto")}
+        config = {**config, "dtype_policy": old["dtype_policy"] if old else resolve_dtype_policy("auto", model=config["model"])}
     if old is not None:
         diff = sorted(
             k for k in set(old) | set(config)
