@@ -19,6 +19,8 @@ import json
 import os
 import sys
 
+from tfmix.hardware import DTYPE_POLICIES
+
 EXIT_USAGE = 2
 _QUIET = [True]  # hide TensorFlow's start-up lines (main sets it from --verbose)
 
@@ -328,7 +330,7 @@ def build_parser():
     t.add_argument("--param", action="append", help="other model argument NAME=VALUE (JSON value)")
     t.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
                    help="tf.distribute strategy; multiworker reads TF_CONFIG (run the same command on every worker)")
-    t.add_argument("--dtype-policy", choices=["auto", "float32", "mixed_bfloat16"], default="auto",
+    t.add_argument("--dtype-policy", choices=DTYPE_POLICIES, default="auto",
                    help="mixed_bfloat16: hidden layers in bfloat16, densities in float32; auto (default): "
                         "the measured fastest for this kind of CPU (tfmix.hardware)")
     t.add_argument("--clip-norm", type=float, default=None,

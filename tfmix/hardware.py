@@ -32,6 +32,8 @@ import platform
 SPEED_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8")
 #: the kinds, fastest matmul hardware first, each with the flag that marks it
 CPU_KINDS = (("amx", "amx_bf16"), ("avx512_bf16", "avx512_bf16"), ("other", None))
+#: what `tfmix train --dtype-policy` accepts; "auto" resolves to this CPU's default for the model
+DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16")
 #: kind -> {model: the dtype policy `auto` resolves to} (module docstring); float32 where unnamed
 DEFAULT_DTYPE_POLICY = {"amx": {}, "avx512_bf16": {}, "other": {}}
 
@@ -62,8 +64,8 @@ def default_dtype_policy(flags=None, model=None):
 
 def resolve_dtype_policy(policy, flags=None, model=None):
     """`policy` itself, or this CPU's default for `model` for "auto"."""
-    if policy not in ("auto", "float32", "mixed_bfloat16"):
-        raise ValueError(f"`policy` must be 'auto', 'float32' or 'mixed_bfloat16', got {policy!r}")
+    if policy not in DTYPE_POLICIES:
+        raise ValueError(f"`policy` must be one of {DTYPE_POLICIES}, got {policy!r}")
     return default_dtype_policy(flags, model) if policy == "auto" else policy
 
 

@@ -26,7 +26,7 @@ from tfmix import data as tdata
 from tfmix.callbacks import (
     ClusterMetrics, KLWarmUp, ResumableEarlyStopping, RunProgress, SampleImages, StopOnNaN, TimeLimit,
 )
-from tfmix.hardware import resolve_dtype_policy
+from tfmix.hardware import DTYPE_POLICIES, resolve_dtype_policy
 from tfmix.models import get_model_class
 from tfmix.optimizers import FusedAdam
 from tfmix.strategies import STRATEGIES, make_strategy, single_device, worker_dir
@@ -44,7 +44,6 @@ RESUMABLE_KEYS = ("epochs", "jit_compile")
 #: imply, so that those runs still resume.
 LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False, "clip_norm": None,
               "dtype_policy": "float32", "warmup_epochs": 0}
-DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16")  # auto: this CPU's default (tfmix.hardware)
 #: Kingma et al.'s alpha = 0.1 N, with the objective divided by N: the
 #: weight of the mean classification term of semi-supervised runs
 KINGMA_ALPHA = 0.1
@@ -399,17 +398,17 @@ def _train(config, run_dir, verbose, time_limit, init_from):
     )
     timed_out = timer is not None and timer.stopped_epoch is not None
     model_file = os.path.join(run_dir, MODEL_FILE)
+    update = {}
+    if stopper is not None and stopper.best_weights is not None:
+        # the best epoch's weights (of the whole run), which the stopper's
+        # on_train_end restored, also when the time limit ended the fit
+        atomic_save_model(model, model_file)
+        update.update(best_epoch=int(stopper.best_epoch) + 1, stopped_early=bool(stopper.stopped_epoch))
     if not os.path.exists(model_file) and start_epoch >= config["epochs"]:
         # a finished run restored from its resumable state only (a new machine,
         # `scripts/campaign.py`): no epoch ran, so the model comes from the
         # weights BackupAndRestore just loaded
         atomic_save_model(model, model_file)
-    update = {}
-    if stopper is not None and stopper.best_weights is not None:
-        # the best epoch's weights (of the whole run), which the stopper's
-        # on_train_end restored, also when the time limit ended the fit
-        atomic_save_model(model, os.path.join(run_dir, MODEL_FILE))
-        update.update(best_epoch=int(stopper.best_epoch) + 1, stopped_early=bool(stopper.stopped_epoch))
     if timed_out:
         update.update(stopped_by_time_limit=True, time_limit_min=float(time_limit))
     if update:
