@@ -15,7 +15,7 @@ warm-up epoch; configurations: `default` (what `tfmix train` uses on this
 machine: float32 with the model's `default_jit_compile` and
 `default_steps_per_execution`), `fp32` (plain float32 graphs), `xla`
 (`jit_compile=True`), `bf16` (`mixed_bfloat16` policy), `spe10`
-(`steps_per_execution=10`), `autotune` (tf.data autotuning on, as before
+(`steps_per_execution=10`), `bf16_xla` / `bf16_spe10` (bfloat16 with XLA / with 10 steps per execution), `autotune` (tf.data autotuning on, as before
 tfmix turned it off: `tfmix.data.pipeline_options`), `sampled_y` (float32,
 `y_estimator="straight_through"`: one y per example instead of the sum over
 y; models that marginalise y only, FLOPs of the sampled training objective);
@@ -61,8 +61,8 @@ REFERENCE = {  # model -> (constructor kwargs, batch size) when no zoo recipe na
     "infocatvae": ({"num_clusters": 10, "delta": 2, "hidden_units": [400]}, 128),
     "nvae": ({"num_clusters": 10, "class_latent_dim": 6, "shared_latent_dim": 10, "hidden_units": [512, 512]}, 100),
 }
-CONFIGS = ("default", "baseline", "tfp_bernoulli", "keras_adam", "fp32", "xla", "bf16", "spe10", "autotune",
-           "sampled_y")
+CONFIGS = ("default", "baseline", "tfp_bernoulli", "keras_adam", "fp32", "xla", "bf16", "bf16_xla", "bf16_spe10",
+           "spe10", "autotune", "sampled_y")
 def cpu_flags():
     """The speed flags (`tfmix.hardware.SPEED_FLAGS`) this CPU has."""
     from tfmix import hardware
@@ -179,8 +179,9 @@ def build_model(name, config, seed=0):
     if config in ("default", "baseline", "tfp_bernoulli", "keras_adam"):
         settings = default_config(name)
     else:
-        settings = {"jit_compile": config == "xla", "steps_per_execution": 10 if config == "spe10" else 1,
-                    "dtype_policy": "mixed_bfloat16" if config == "bf16" else "float32"}
+        settings = {"jit_compile": config in ("xla", "bf16_xla"),
+                    "steps_per_execution": 10 if config in ("spe10", "bf16_spe10") else 1,
+                    "dtype_policy": "mixed_bfloat16" if config.startswith("bf16") else "float32"}
     keras.config.set_dtype_policy(settings["dtype_policy"])
     model = get_model_class(name)(seed=seed, **kwargs)
     adam = keras.optimizers.Adam if config in ("baseline", "keras_adam") else FusedAdam
