@@ -4,12 +4,19 @@ The project's machines change from one day to the next (an Intel Xeon with
 AMX, an AMD EPYC with AVX-512 BF16, an AMD EPYC with AVX2 only), and which
 dtype trains fastest depends on the kind (BENCHMARKS.md section 11):
 
-- ``"amx"`` (AMX tiles, native bfloat16 matmuls): a GMVAE epoch took 19.3 s
-  in mixed bfloat16 against 24.5 s in float32 (issue 18's measurement);
-- ``"avx512_bf16"`` (bfloat16 dot products, no AMX): bfloat16 0.90x / 0.94x
-  the float32 time, within the run-to-run noise;
+- ``"amx"`` (AMX tiles, native bfloat16 matmuls): in mixed bfloat16 a GMVAE
+  epoch took 0.79-0.89x the float32 time, M2 0.75-0.81x, CaGeM 0.74-0.81x,
+  N-VAE 0.95-0.96x, InfoCatVAE 1.00-1.02x (three interleaved rounds,
+  2026-12-04), and a 30-epoch GMVAE run matched its float32 twin (-ELBO
+  94.27 / 94.41, log p(x) -89.26 / -89.43, accuracy 68.4% / 67.9%);
+- ``"avx512_bf16"`` (bfloat16 dot products, no AMX): GMVAE 0.70-0.90x the
+  float32 time (2026-12-03), -ELBO 94.39 against 94.52 after 30 epochs;
 - ``"other"`` (e.g. AVX2 only): bfloat16 is emulated; CaGeM and InfoCatVAE
   steps took 1.4x / 1.3x longer than in float32.
+
+So `gmvae` trains in mixed bfloat16 by default on the first two kinds, and
+every other model in float32 (M2's and CaGeM's speed-ups on AMX wait for
+their own 30-epoch comparison).
 
 `tfmix train --dtype-policy auto` (the default) takes the policy of this
 CPU's kind and the model from `DEFAULT_DTYPE_POLICY` (float32 for a model
@@ -23,6 +30,8 @@ seed-to-seed noise (issue 18); `--dtype-policy float32` or
 Example:
 >>> default_dtype_policy({"avx2", "fma"}, model="gmvae")
 'float32'
+>>> default_dtype_policy({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}, model="gmvae")
+'mixed_bfloat16'
 """
 
 import os
@@ -35,7 +44,7 @@ CPU_KINDS = (("amx", "amx_bf16"), ("avx512_bf16", "avx512_bf16"), ("other", None
 #: what `tfmix train --dtype-policy` accepts; "auto" resolves to this CPU's default for the model
 DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16")
 #: kind -> {model: the dtype policy `auto` resolves to} (module docstring); float32 where unnamed
-DEFAULT_DTYPE_POLICY = {"amx": {}, "avx512_bf16": {}, "other": {}}
+DEFAULT_DTYPE_POLICY = {"amx": {"gmvae": "mixed_bfloat16"}, "avx512_bf16": {"gmvae": "mixed_bfloat16"}, "other": {}}
 
 
 def cpu_flags(path="/proc/cpuinfo"):
