@@ -58,6 +58,9 @@ CAGEM = ["cagem", "--dataset", "mnist", "--learning-rate", "3e-4", "--batch-size
 INFOCAT = ["infocatvae", "--dataset", "mnist", "--learning-rate", "1e-3", "--batch-size", "128", "--seed", "0",
            "--num-clusters", "10", "--param", "delta=2", "--param", "prior_scale=2.0", "--hidden-units", "400"]
 M2 = ["m2", "--dataset", "mnist", "--batch-size", "100", "--seed", "0", "--labels", "100"]
+#: unsupervised M2 at the GMVAE's size (the speed benchmark's reference M2)
+M2_UNSUP = ["m2", "--dataset", "mnist", "--batch-size", "100", "--learning-rate", "1e-3", "--seed", "0",
+            "--hidden-units", "512,512", "--latent-dim", "64", "--num-clusters", "10"]
 #: the gmvae_mnist recipe (Shu's protocol) as a tfmix train command line
 GMVAE_SHU = ["gmvae", "--dataset", "mnist", "--batch-size", "100", "--learning-rate", "1e-3", "--seed", "0",
              "--hidden-units", "512,512", "--latent-dim", "64", "--num-clusters", "10"]
@@ -143,10 +146,20 @@ QUEUE = [
     # issue 19 item 3: the infocatvae_mnist recipe (weight 10) to 300 epochs, from its 40
     # (after the GMVAE seeds, issue 19's first priority)
     {"run": "infocatvae_mnist_seed0", "preset": "infocatvae_mnist", "seed": 0, "epochs": 300},
+    # issue 18: M2 and CaGeM are 1.23-1.35x faster in bfloat16 on AMX (BENCHMARKS.md section 11);
+    # the same 30-epoch twin comparison as the GMVAE's decides whether bfloat16 becomes their default
+    {"run": "m2_amx_bf16_seed0", "train": M2_UNSUP + ["--dtype-policy", "mixed_bfloat16"], "epochs": 30,
+     "cpu_flag": "amx_bf16"},
+    {"run": "m2_amx_fp32_seed0", "train": M2_UNSUP + ["--dtype-policy", "float32"], "epochs": 30,
+     "cpu_flag": "amx_bf16"},
     # issue 19 item 1: the seed with the best training -ELBO at Shu's epoch 300 goes on to his
     # 1000 (float32, the dtype its seed started with), ahead of the M2 and InfoCatVAE variants
     {"run": "gmvae_mnist_best", "preset": "gmvae_mnist", "seed": "best", "epochs": shu_epochs(1000),
      "among": ["gmvae_mnist_seed0", "gmvae_mnist_seed1", "gmvae_mnist_seed2"]},
+    {"run": "cagem_amx_bf16_seed0", "train": CAGEM + ["--dtype-policy", "mixed_bfloat16"], "epochs": 30,
+     "cpu_flag": "amx_bf16"},
+    {"run": "cagem_amx_fp32_seed0", "train": CAGEM + ["--dtype-policy", "float32"], "epochs": 30,
+     "cpu_flag": "amx_bf16"},
     # issue 17 item 5: M2-100 with the per-batch weighting was at 16.7% test error after 18 epochs
     # and still falling (Kingma: 11.97%); the same run to 100 epochs (about 5 h at 3.2 min/epoch)
     {"run": "m2_100labels_perbatch_100", "train": M2 + ["--param", "labelled_fraction=1", "--classification-weight", "1"],
