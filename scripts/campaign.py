@@ -408,10 +408,23 @@ def cmd_status(args):
 
 
 #: Shu's test accuracy (majority vote) in `RuiShu/vae-clustering`
-#: `logs/gmvae.log.{0,1,2}` at his epochs (50,000 examples each); None:
-#: not read yet, or the log ends before (log 1 ends at epoch 98).
-SHU_LOGS = {50: (0.693, 0.706, 0.693), 100: (0.732, None, 0.733), 200: (0.809, None, 0.748),
-            300: (None, None, 0.755)}
+#: `logs/gmvae.log.0` ... `.6` (K = 10) at his epochs (50,000 examples each);
+#: None where the log ends before (log 1 at epoch 98, logs 5 and 6 at 552 /
+#: 516, logs 2-4 at 738 / 684 / 684).
+SHU_LOGS = {50: (0.693, 0.706, 0.693, 0.711, 0.670, 0.817, 0.767),
+            100: (0.732, None, 0.733, 0.732, 0.719, 0.848, 0.833),
+            200: (0.809, None, 0.748, 0.750, 0.768, 0.879, 0.841),
+            300: (0.826, None, 0.755, 0.753, 0.789, 0.898, 0.851),
+            500: (0.848, None, 0.802, 0.764, 0.811, 0.930, 0.854),
+            1000: (0.871, None, None, None, None, None, None)}
+
+
+def mean_cell(values):
+    """"mean (n = k, min-max)" of the values that are not None, in percent."""
+    v = [100 * a for a in values if a is not None]
+    return f"{sum(v) / len(v):.1f}% (n = {len(v)}, {min(v):.1f}-{max(v):.1f}%)" if v else ""
+
+
 #: our epochs at Shu's 50 / 100 / 200 / 300 / 500 / 1000
 CHECKPOINTS = {n: shu_epochs(n) for n in (50, 100, 200, 300, 500, 1000)}
 
@@ -472,6 +485,7 @@ def cmd_report(args):
     heads = " | ".join(f"Shu epoch {n} (ours {e})" for n, e in CHECKPOINTS.items())
     print(f"| run | epochs (ours / Shu's) | training time | {heads} | training -ELBO (last 10) |")
     print("|---|---|---|" + "---|" * len(CHECKPOINTS) + "---|")
+    ours = {}  # Shu's epoch -> the GMVAE seeds' majority-vote accuracies
     for job in QUEUE:
         d = state_dir(args.runs_dir, job)
         if not job.get("preset", "").startswith("gmvae") or not os.path.exists(os.path.join(d, "log.csv")):
@@ -487,9 +501,15 @@ def cmd_report(args):
         p = read_json(os.path.join(d, "progress.json"), {})
         print(f"| {job['run']} | {done} / {done / SHU_EPOCH:.0f} | {p.get('wall_time_s', 0) / 3600:.1f} h | "
               + " | ".join(cells) + f" | {training_neg_elbo(d):.2f} |")
-    shu = [" / ".join("-" if a is None else f"{100 * a:.1f}%" for a in SHU_LOGS[n]) if n in SHU_LOGS else ""
-           for n in CHECKPOINTS]
-    print("| Shu's logs 0 / 1 / 2 (majority) | | | " + " | ".join(shu) + " | |")
+        if job["run"].startswith("gmvae_mnist_seed"):
+            for n, e in CHECKPOINTS.items():
+                if e in rows:
+                    ours.setdefault(n, []).append(float(rows[e]["test_acc_majority"]))
+    seeds = sum(1 for j in QUEUE if j["run"].startswith("gmvae_mnist_seed"))
+    print("| our seeds' mean (majority), where all have the epoch | | | "
+          + " | ".join(mean_cell(ours[n]) if len(ours.get(n, ())) == seeds else "" for n in CHECKPOINTS) + " | |")
+    print("| Shu's logs 0-6 (`logs/gmvae.log.*`, majority): mean | | | "
+          + " | ".join(mean_cell(SHU_LOGS.get(n, ())) for n in CHECKPOINTS) + " | |")
     print()
     print("\n".join(campaign_table(args.runs_dir)))
 
