@@ -21,8 +21,10 @@ resume needs (`run.json`, `progress.json`, `log.csv`, the Keras
 `backup/` state with the optimizer, the early-stopping state) into
 `zoo/campaign/<run>/`, one copy per unfinished run, and `run` restores a
 run from there when its directory is missing (a new machine). A finished
-measurement run is not saved: evaluate it in the session it finishes. Published presets are made
-from finished runs with `scripts/publish_zoo.py`.
+run keeps only its log there (no weights): evaluate or publish it
+(`scripts/publish_zoo.py`) in the session it finishes; a finished seed
+keeps its weights until the continuation that chooses among the seeds has
+chosen (`chosen.json`, saved and restored with the continuation).
 """
 
 import argparse
@@ -235,7 +237,7 @@ def restore(job, runs_dir):
     src, dst = os.path.join(SAVED, job["run"]), run_dir_of(runs_dir, job)
     if os.path.isdir(dst) or not os.path.isdir(src):
         return False
-    for name in RESUME_FILES:
+    for name in RESUME_FILES + ("chosen.json",):  # chosen.json: a continuation keeps its seed
         if os.path.exists(os.path.join(src, name)):
             os.makedirs(os.path.dirname(os.path.join(dst, name)), exist_ok=True)
             shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
@@ -514,16 +516,26 @@ def cmd_report(args):
     print("\n".join(campaign_table(args.runs_dir)))
 
 
+def needed_as_source(job, runs_dir):
+    """Whether a finished run's weights are still needed: it is one of the
+    seeds a `seed="best"` job chooses among, and that job has not chosen yet
+    (no chosen.json; once it has, the continuation has its own copy)."""
+    return any(j.get("seed") == "best" and job["run"] in j["among"]
+               and not os.path.exists(os.path.join(run_dir_of(runs_dir, j), "chosen.json")) for j in QUEUE)
+
+
 def cmd_save(args):
     """Copies each run's resumable state into zoo/campaign/<run>/ (atomically per run)."""
     for job in QUEUE:
         d = run_dir_of(args.runs_dir, job)
         if not epochs_done(d):
             continue
-        # a finished measurement run keeps its log and its epoch count, not
-        # its weights (its figures go to BENCHMARKS.md): a new machine
+        # a finished run keeps its log and its epoch count, not its weights
+        # (a measurement's figures go to BENCHMARKS.md, a preset run is
+        # published from its run directory in the session it finishes; a
+        # seed keeps them until its continuation has chosen): a new machine
         # restores it as finished instead of training it again
-        finished = "train" in job and epochs_done(d) >= job["epochs"]
+        finished = epochs_done(d) >= job["epochs"] and not needed_as_source(job, args.runs_dir)
         names = FINISHED_FILES if finished else RESUME_FILES + ("chosen.json",)
         dst = os.path.join(SAVED, job["run"])
         tmp = dst + ".tmp"

@@ -192,6 +192,48 @@ def test_campaign_chooses_the_seed_by_training_elbo(tmp_path, monkeypatch):
     assert campaign.resolve(best, str(tmp_path)) is None  # not every seed is done
 
 
+def test_campaign_keeps_the_seeds_weights_until_the_continuation_has_chosen(tmp_path, monkeypatch):
+    """`save` keeps a finished seed's weights while the `seed="best"` job
+    has not chosen, then only its log; the continuation's choice
+    (chosen.json) is saved and restored, so that a new machine continues
+    the chosen run instead of choosing again and copying a seed over it."""
+    import argparse
+
+    campaign = _script("campaign")
+    runs, saved = tmp_path / "runs", tmp_path / "saved"
+    for seed in range(2):
+        d = runs / f"s{seed}"
+        (d / "backup").mkdir(parents=True)
+        (d / "backup" / "training_metadata.json").write_text('{"epoch": 5}')
+        (d / "backup" / "latest.weights.h5").write_text("weights")
+        (d / "run.json").write_text(f'{{"seed": {seed}}}')
+        (d / "log.csv").write_text("epoch,neg_elbo\n" + "".join(f"{e},{90 + seed - e}\n" for e in range(5)))
+    seeds = [{"run": f"s{s}", "preset": "p", "seed": s, "epochs": 5} for s in range(2)]
+    best = {"run": "best", "preset": "p", "seed": "best", "epochs": 9, "among": ["s0", "s1"]}
+    monkeypatch.setattr(campaign, "QUEUE", seeds + [best])
+    monkeypatch.setattr(campaign, "SAVED", str(saved))
+    args = argparse.Namespace(runs_dir=str(runs))
+    campaign.cmd_save(args)
+    assert (saved / "s0" / "backup" / "latest.weights.h5").exists()  # not chosen yet: the seeds' weights kept
+    # the continuation chose seed 0 and trained two epochs
+    (runs / "best" / "backup").mkdir(parents=True)
+    (runs / "best" / "backup" / "training_metadata.json").write_text('{"epoch": 7}')
+    (runs / "best" / "backup" / "latest.weights.h5").write_text("continued")
+    (runs / "best" / "chosen.json").write_text('{"seed": 0}')
+    campaign.cmd_save(args)
+    assert not (saved / "s0" / "backup" / "latest.weights.h5").exists() and (saved / "s0" / "log.csv").exists()
+    assert (saved / "best" / "chosen.json").exists()
+    import shutil
+
+    shutil.rmtree(runs)  # a new machine
+    runs.mkdir()
+    for job in campaign.QUEUE:
+        campaign.restore(job, str(runs))
+    assert campaign.resolve(best, str(runs)) == (0, None)  # the saved choice, not a new one
+    assert campaign.epochs_done(str(runs / "best")) == 7
+    assert (runs / "best" / "backup" / "latest.weights.h5").read_text() == "continued"
+
+
 def test_component_separation_tells_collapsed_components_from_distinct_ones():
     import types
 
