@@ -24,7 +24,9 @@ run from there when its directory is missing (a new machine). A finished
 run keeps only its log there (no weights): evaluate or publish it
 (`scripts/publish_zoo.py`) in the session it finishes; a finished seed
 keeps its weights until the continuation that chooses among the seeds has
-chosen (`chosen.json`, saved and restored with the continuation).
+chosen (`chosen.json`, saved and restored with the continuation). A run
+already saved at its last epoch is not rewritten (dropping its weights then
+would cost a stop their size again in diffs).
 """
 
 import argparse
@@ -538,6 +540,8 @@ def cmd_save(args):
         finished = epochs_done(d) >= job["epochs"] and not needed_as_source(job, args.runs_dir)
         names = FINISHED_FILES if finished else RESUME_FILES + ("chosen.json",)
         dst = os.path.join(SAVED, job["run"])
+        if epochs_done(d) >= job["epochs"] and epochs_done(dst) == epochs_done(d):
+            continue  # saved at its last epoch already: rewriting it would only add diffs (dropping weights too)
         tmp = dst + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         for name in names:

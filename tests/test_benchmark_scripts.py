@@ -194,34 +194,43 @@ def test_campaign_chooses_the_seed_by_training_elbo(tmp_path, monkeypatch):
 
 def test_campaign_keeps_the_seeds_weights_until_the_continuation_has_chosen(tmp_path, monkeypatch):
     """`save` keeps a finished seed's weights while the `seed="best"` job
-    has not chosen, then only its log; the continuation's choice
-    (chosen.json) is saved and restored, so that a new machine continues
-    the chosen run instead of choosing again and copying a seed over it."""
+    has not chosen, then saves a seed that finished since as its log only,
+    and leaves a run already saved at its last epoch as it is (rewriting it
+    would only add diffs); the continuation's choice (chosen.json) is saved
+    and restored, so that a new machine continues the chosen run instead of
+    choosing again and copying a seed over it."""
     import argparse
 
     campaign = _script("campaign")
     runs, saved = tmp_path / "runs", tmp_path / "saved"
-    for seed in range(2):
+
+    def seed_run(seed, epoch):
         d = runs / f"s{seed}"
-        (d / "backup").mkdir(parents=True)
-        (d / "backup" / "training_metadata.json").write_text('{"epoch": 5}')
+        (d / "backup").mkdir(parents=True, exist_ok=True)
+        (d / "backup" / "training_metadata.json").write_text(f'{{"epoch": {epoch}}}')
         (d / "backup" / "latest.weights.h5").write_text("weights")
         (d / "run.json").write_text(f'{{"seed": {seed}}}')
-        (d / "log.csv").write_text("epoch,neg_elbo\n" + "".join(f"{e},{90 + seed - e}\n" for e in range(5)))
+        (d / "log.csv").write_text("epoch,neg_elbo\n" + "".join(f"{e},{90 + seed - e}\n" for e in range(epoch)))
+
+    seed_run(0, 5)
+    seed_run(1, 4)  # still training
     seeds = [{"run": f"s{s}", "preset": "p", "seed": s, "epochs": 5} for s in range(2)]
     best = {"run": "best", "preset": "p", "seed": "best", "epochs": 9, "among": ["s0", "s1"]}
     monkeypatch.setattr(campaign, "QUEUE", seeds + [best])
     monkeypatch.setattr(campaign, "SAVED", str(saved))
     args = argparse.Namespace(runs_dir=str(runs))
     campaign.cmd_save(args)
-    assert (saved / "s0" / "backup" / "latest.weights.h5").exists()  # not chosen yet: the seeds' weights kept
-    # the continuation chose seed 0 and trained two epochs
+    assert (saved / "s0" / "backup" / "latest.weights.h5").exists()  # finished, not chosen yet: weights kept
+    assert (saved / "s1" / "backup" / "latest.weights.h5").exists()  # unfinished
+    # seed 1 finished, the continuation chose seed 0 and trained two epochs
+    seed_run(1, 5)
     (runs / "best" / "backup").mkdir(parents=True)
     (runs / "best" / "backup" / "training_metadata.json").write_text('{"epoch": 7}')
     (runs / "best" / "backup" / "latest.weights.h5").write_text("continued")
     (runs / "best" / "chosen.json").write_text('{"seed": 0}')
     campaign.cmd_save(args)
-    assert not (saved / "s0" / "backup" / "latest.weights.h5").exists() and (saved / "s0" / "log.csv").exists()
+    assert not (saved / "s1" / "backup" / "latest.weights.h5").exists() and (saved / "s1" / "log.csv").exists()
+    assert (saved / "s0" / "backup" / "latest.weights.h5").exists()  # saved at its last epoch before: left alone
     assert (saved / "best" / "chosen.json").exists()
     import shutil
 
@@ -230,7 +239,7 @@ def test_campaign_keeps_the_seeds_weights_until_the_continuation_has_chosen(tmp_
     for job in campaign.QUEUE:
         campaign.restore(job, str(runs))
     assert campaign.resolve(best, str(runs)) == (0, None)  # the saved choice, not a new one
-    assert campaign.epochs_done(str(runs / "best")) == 7
+    assert campaign.epochs_done(str(runs / "best")) == 7 and campaign.epochs_done(str(runs / "s1")) == 5
     assert (runs / "best" / "backup" / "latest.weights.h5").read_text() == "continued"
 
 
