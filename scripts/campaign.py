@@ -45,7 +45,7 @@ SAVED = os.path.join(REPO, "zoo", "campaign")
 #: what a run directory needs to resume exactly (BackupAndRestore state included)
 RESUME_FILES = ("run.json", "progress.json", "log.csv", "backup/latest.weights.h5",
                 "backup/training_metadata.json", "best.weights.h5", "early_stopping.json",
-                "labelled_indices.npy")
+                "labelled_indices.npy", "chosen.json")  # chosen.json: a continuation's seed
 #: what a finished measurement run keeps in zoo/campaign/ (no weights)
 FINISHED_FILES = ("run.json", "progress.json", "log.csv", "backup/training_metadata.json")
 #: one of Shu's epochs is 500 steps of 100 images; ours is one pass over 60,000
@@ -239,7 +239,7 @@ def restore(job, runs_dir):
     src, dst = os.path.join(SAVED, job["run"]), run_dir_of(runs_dir, job)
     if os.path.isdir(dst) or not os.path.isdir(src):
         return False
-    for name in RESUME_FILES + ("chosen.json",):  # chosen.json: a continuation keeps its seed
+    for name in RESUME_FILES:
         if os.path.exists(os.path.join(src, name)):
             os.makedirs(os.path.dirname(os.path.join(dst, name)), exist_ok=True)
             shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
@@ -530,18 +530,19 @@ def cmd_save(args):
     """Copies each run's resumable state into zoo/campaign/<run>/ (atomically per run)."""
     for job in QUEUE:
         d = run_dir_of(args.runs_dir, job)
-        if not epochs_done(d):
+        done = epochs_done(d)
+        if not done:
             continue
+        dst = os.path.join(SAVED, job["run"])
+        if done >= job["epochs"] and epochs_done(dst) == done:
+            continue  # saved at its last epoch already: rewriting it would only add diffs (dropping weights too)
         # a finished run keeps its log and its epoch count, not its weights
         # (a measurement's figures go to BENCHMARKS.md, a preset run is
         # published from its run directory in the session it finishes; a
         # seed keeps them until its continuation has chosen): a new machine
         # restores it as finished instead of training it again
-        finished = epochs_done(d) >= job["epochs"] and not needed_as_source(job, args.runs_dir)
-        names = FINISHED_FILES if finished else RESUME_FILES + ("chosen.json",)
-        dst = os.path.join(SAVED, job["run"])
-        if epochs_done(d) >= job["epochs"] and epochs_done(dst) == epochs_done(d):
-            continue  # saved at its last epoch already: rewriting it would only add diffs (dropping weights too)
+        finished = done >= job["epochs"] and not needed_as_source(job, args.runs_dir)
+        names = FINISHED_FILES if finished else RESUME_FILES
         tmp = dst + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         for name in names:
@@ -553,7 +554,7 @@ def cmd_save(args):
             os.rename(dst, old)
         os.rename(tmp, dst)
         shutil.rmtree(old, ignore_errors=True)
-        print(f"saved {job['run']} at epoch {epochs_done(d)} to {dst}" + (" (finished: log only)" if finished else ""))
+        print(f"saved {job['run']} at epoch {done} to {dst}" + (" (finished: log only)" if finished else ""))
     # each save of a 25 MB run adds about 60 MB to the stop's diffs: say where the stop stands
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import submission_size
