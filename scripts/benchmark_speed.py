@@ -12,9 +12,11 @@
 `train`: examples/s of `model.fit` at each model's reference size (its zoo
 recipe, else the sizes below) on cached synthetic binary images, after one
 warm-up epoch; configurations: `default` (what `tfmix train` uses on this
-machine: float32 with the model's `default_jit_compile` and
-`default_steps_per_execution`), `fp32` (plain float32 graphs), `xla`
-(`jit_compile=True`), `bf16` (`mixed_bfloat16` policy), `spe10`
+machine: the dtype policy `tfmix.hardware` picks for the model on this CPU,
+with the model's `default_jit_compile` and `default_steps_per_execution`),
+`fp32` (plain float32 graphs), `xla` (`jit_compile=True`), `bf16`
+(`mixed_bfloat16` policy, every output layer in float32), `bf16_logits`
+(`mixed_bfloat16_logits`: the decoder's output layer in bfloat16 too), `spe10`
 (`steps_per_execution=10`), `bf16_xla` / `bf16_spe10` (bfloat16 with XLA / with 10 steps per execution), `autotune` (tf.data autotuning on, as before
 tfmix turned it off: `tfmix.data.pipeline_options`), `sampled_y` (float32,
 `y_estimator="straight_through"`: one y per example instead of the sum over
@@ -61,8 +63,8 @@ REFERENCE = {  # model -> (constructor kwargs, batch size) when no zoo recipe na
     "infocatvae": ({"num_clusters": 10, "delta": 2, "hidden_units": [400]}, 128),
     "nvae": ({"num_clusters": 10, "class_latent_dim": 6, "shared_latent_dim": 10, "hidden_units": [512, 512]}, 100),
 }
-CONFIGS = ("default", "baseline", "tfp_bernoulli", "keras_adam", "fp32", "xla", "bf16", "bf16_xla", "bf16_spe10",
-           "spe10", "autotune", "sampled_y")
+CONFIGS = ("default", "baseline", "tfp_bernoulli", "keras_adam", "fp32", "xla", "bf16", "bf16_logits", "bf16_xla",
+           "bf16_spe10", "spe10", "autotune", "sampled_y")
 def cpu_flags():
     """The speed flags (`tfmix.hardware.SPEED_FLAGS`) this CPU has."""
     from tfmix import hardware
@@ -82,11 +84,11 @@ def default_config(name):
     `default_steps_per_execution`, the fused Adam."""
     from tfmix.models import get_model_class
 
-    from tfmix.hardware import default_dtype_policy
+    from tfmix.hardware import decoder_logits_dtype, default_dtype_policy, keras_dtype_policy
 
-    cls = get_model_class(name)
+    cls, policy = get_model_class(name), default_dtype_policy(model=name)
     return {"jit_compile": bool(cls.default_jit_compile), "steps_per_execution": int(cls.default_steps_per_execution),
-            "dtype_policy": default_dtype_policy(model=name)}
+            "dtype_policy": keras_dtype_policy(policy), "decoder_logits_dtype": decoder_logits_dtype(policy)}
 
 
 def graph_flops(concrete_function):
@@ -181,9 +183,10 @@ def build_model(name, config, seed=0):
     else:
         settings = {"jit_compile": config in ("xla", "bf16_xla"),
                     "steps_per_execution": 10 if config in ("spe10", "bf16_spe10") else 1,
-                    "dtype_policy": "mixed_bfloat16" if config.startswith("bf16") else "float32"}
+                    "dtype_policy": "mixed_bfloat16" if config.startswith("bf16") else "float32",
+                    "decoder_logits_dtype": "compute" if config == "bf16_logits" else "float32"}
     keras.config.set_dtype_policy(settings["dtype_policy"])
-    model = get_model_class(name)(seed=seed, **kwargs)
+    model = get_model_class(name)(seed=seed, decoder_logits_dtype=settings["decoder_logits_dtype"], **kwargs)
     adam = keras.optimizers.Adam if config in ("baseline", "keras_adam") else FusedAdam
     model.compile(optimizer=adam(1e-3), jit_compile=settings["jit_compile"],
                   steps_per_execution=settings["steps_per_execution"])
@@ -237,7 +240,8 @@ def train_throughput(name, config, examples, seed=0, repeats=1, data="synthetic"
         "s_per_mnist_epoch": 60000 / (n / seconds), "train_flops_per_example": 3 * flops / batch,
         "loss": float(hist["loss"][-1]), "finite": bool(np.isfinite(hist["loss"][-1])),
         "epoch_seconds": [round(t, 3) for t in times], "end_of_fit_s": round(end_of_fit, 3),
-        "data": data, "dtype_policy": settings["dtype_policy"], "jit_compile": settings["jit_compile"],
+        "data": data, "dtype_policy": settings["dtype_policy"], "decoder_logits_dtype": settings["decoder_logits_dtype"],
+        "jit_compile": settings["jit_compile"],
         "steps_per_execution": settings["steps_per_execution"],
     }
 

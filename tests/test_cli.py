@@ -249,6 +249,25 @@ def test_mixed_bfloat16_training_through_the_cli(tmp_path):
 
 
 @pytest.mark.mnist_data
+def test_mixed_bfloat16_logits_runs_the_decoder_output_in_bfloat16(tmp_path):
+    """`--dtype-policy mixed_bfloat16_logits` trains under Keras's
+    mixed_bfloat16 with the decoder's output layer in bfloat16 too; the
+    run keeps the policy (a rerun resumes it) and its model says so."""
+    from tfmix import runs
+
+    out = str(tmp_path / "bf16_logits")
+    argv = ["train", "gmvae", "--dtype-policy", "mixed_bfloat16_logits", "--out", out] + TINY
+    assert main(argv + ["--epochs", "1"]) == 0
+    assert json.load(open(os.path.join(out, "run.json")))["dtype_policy"] == "mixed_bfloat16_logits"
+    assert main(argv + ["--epochs", "2"]) == 0
+    assert json.load(open(os.path.join(out, "progress.json")))["epochs_done"] == 2
+    model = runs.load_run(out)[1]
+    assert model.decoder_logits_dtype == "compute"
+    rows = open(os.path.join(out, "log.csv")).read().splitlines()
+    assert len(rows) == 3 and "nan" not in rows[2].lower()
+
+
+@pytest.mark.mnist_data
 def test_time_limit_stops_after_an_epoch_and_a_rerun_goes_on(tmp_path):
     out = str(tmp_path / "tl")
     argv = ["train", "vae", "--epochs", "5", "--time-limit", "0.0001", "--patience", "10",

@@ -24,10 +24,10 @@ def test_each_cpu_kind_resolves_its_default_dtype(flags, kind):
 
     for model in tfmix.MODELS:
         want = hardware.DEFAULT_DTYPE_POLICY[kind].get(model, "float32")
-        assert want in ("float32", "mixed_bfloat16")
+        assert want in hardware.POLICY_SETTINGS
         assert hardware.default_dtype_policy(flags, model) == want
         assert hardware.resolve_dtype_policy("auto", flags, model) == want
-        for forced in ("float32", "mixed_bfloat16"):
+        for forced in ("float32", "mixed_bfloat16", "mixed_bfloat16_logits"):
             assert hardware.resolve_dtype_policy(forced, flags, model) == forced
     assert hardware.default_dtype_policy(flags) == "float32"  # no model named
     with pytest.raises(ValueError, match="`policy` must be"):
@@ -46,6 +46,16 @@ def test_gmvae_trains_in_bfloat16_where_bfloat16_is_native(flags, want):
     assert hardware.resolve_dtype_policy("auto", flags, "gmvae") == want
     for model in ("m2", "cagem", "nvae", "infocatvae", "vae"):
         assert hardware.resolve_dtype_policy("auto", flags, model) == "float32"
+
+
+def test_each_policy_names_a_keras_policy_and_the_decoders_output_dtype():
+    assert set(hardware.POLICY_SETTINGS) == set(hardware.DTYPE_POLICIES) - {"auto"}
+    assert hardware.keras_dtype_policy("float32") == "float32"
+    assert hardware.keras_dtype_policy("mixed_bfloat16") == hardware.keras_dtype_policy("mixed_bfloat16_logits") == "mixed_bfloat16"
+    assert [hardware.decoder_logits_dtype(p) for p in ("float32", "mixed_bfloat16", "mixed_bfloat16_logits")] == [
+        "float32", "float32", "compute"]
+    with pytest.raises(ValueError, match="`policy` must be one of"):
+        hardware.keras_dtype_policy("auto")  # resolve it first
 
 
 def test_bfloat16_only_where_it_was_measured_faster():

@@ -229,6 +229,39 @@ def test_trains_under_mixed_bfloat16(name, binary_images):
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_decoder_logits_in_the_compute_dtype(name, binary_images):
+    """`decoder_logits_dtype="compute"` (what `--dtype-policy
+    mixed_bfloat16_logits` builds): under mixed_bfloat16 the decoder's
+    output layer computes in bfloat16 (the default keeps it in float32) and
+    the logits reach the likelihood as float32; under float32 the two
+    settings are the same model (the same logits and -ELBO for the same
+    weights); the setting survives get_config and a .keras round trip."""
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        fp32_head, bf16_head = tiny_model(name), tiny_model(name, decoder_logits_dtype="compute")
+        assert fp32_head.decoder.logits.compute_dtype == "float32"
+        assert bf16_head.decoder.logits.compute_dtype == "bfloat16"
+        bf16_head.compile(optimizer="adam")
+        hist = bf16_head.fit(binary_images, epochs=1, batch_size=24, verbose=0).history
+        assert np.isfinite(hist["loss"][-1])
+        h = keras.ops.zeros((3, bf16_head.decoder.logits.kernel.shape[0]), "bfloat16")
+        assert keras.ops.convert_to_numpy(bf16_head.decoder.logits(h)).dtype != np.float32  # bfloat16 out of the layer
+        terms = bf16_head._objective(tf.reshape(binary_images[:8], [8, -1]), training=False)[1]
+        assert terms["neg_elbo"].dtype == tf.float32
+    finally:
+        keras.config.set_dtype_policy("float32")
+    a, b = tiny_model(name), tiny_model(name, decoder_logits_dtype="compute")
+    b.set_weights(a.get_weights())
+    x = tf.reshape(binary_images[:8], [8, -1])
+    np.testing.assert_array_equal(a.log_importance_weights(x, 4, tf.constant([1, 2])).numpy(),
+                                  b.log_importance_weights(x, 4, tf.constant([1, 2])).numpy())
+    assert b.get_config()["decoder_logits_dtype"] == "compute"
+    assert type(b).from_config(b.get_config()).decoder.logits_dtype == "compute"
+    with pytest.raises(ValueError, match="`logits_dtype` must be one of"):
+        tiny_model(name, decoder_logits_dtype="bfloat16")
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_trains_with_xla(name, binary_images):
     """jit_compile=True (XLA) gives the same loss as the eager-graph step for
     the same weights.

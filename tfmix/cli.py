@@ -331,7 +331,8 @@ def build_parser():
     t.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
                    help="tf.distribute strategy; multiworker reads TF_CONFIG (run the same command on every worker)")
     t.add_argument("--dtype-policy", choices=DTYPE_POLICIES, default="auto",
-                   help="mixed_bfloat16: hidden layers in bfloat16, densities in float32; auto (default): "
+                   help="mixed_bfloat16: hidden layers in bfloat16, densities in float32; mixed_bfloat16_logits: "
+                        "the decoder's output layer in bfloat16 too; auto (default): "
                         "the measured fastest for this kind of CPU (tfmix.hardware)")
     t.add_argument("--clip-norm", type=float, default=None,
                    help="clip each gradient to this norm (guards against divergence)")

@@ -43,7 +43,12 @@ SPEED_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16
 #: the kinds, fastest matmul hardware first, each with the flag that marks it
 CPU_KINDS = (("amx", "amx_bf16"), ("avx512_bf16", "avx512_bf16"), ("other", None))
 #: what `tfmix train --dtype-policy` accepts; "auto" resolves to this CPU's default for the model
-DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16")
+DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_bfloat16_logits")
+#: each concrete policy as (the Keras dtype policy, the models' `decoder_logits_dtype`):
+#: "mixed_bfloat16" keeps every output layer in float32; "mixed_bfloat16_logits"
+#: also runs the decoder's output layer in bfloat16 (`tfmix.networks.Decoder`)
+POLICY_SETTINGS = {"float32": ("float32", "float32"), "mixed_bfloat16": ("mixed_bfloat16", "float32"),
+                   "mixed_bfloat16_logits": ("mixed_bfloat16", "compute")}
 #: kind -> {model: the dtype policy `auto` resolves to} (module docstring); float32 where unnamed
 DEFAULT_DTYPE_POLICY = {"amx": {"gmvae": "mixed_bfloat16"}, "avx512_bf16": {"gmvae": "mixed_bfloat16"}, "other": {}}
 
@@ -77,6 +82,22 @@ def resolve_dtype_policy(policy, flags=None, model=None):
     if policy not in DTYPE_POLICIES:
         raise ValueError(f"`policy` must be one of {DTYPE_POLICIES}, got {policy!r}")
     return default_dtype_policy(flags, model) if policy == "auto" else policy
+
+
+def keras_dtype_policy(policy):
+    """The Keras dtype policy of a concrete tfmix policy ("mixed_bfloat16" for both mixed ones)."""
+    return _settings(policy)[0]
+
+
+def decoder_logits_dtype(policy):
+    """The `decoder_logits_dtype` a concrete tfmix policy builds models with."""
+    return _settings(policy)[1]
+
+
+def _settings(policy):
+    if policy not in POLICY_SETTINGS:
+        raise ValueError(f"`policy` must be one of {tuple(POLICY_SETTINGS)} (\"auto\" resolved), got {policy!r}")
+    return POLICY_SETTINGS[policy]
 
 
 def cpu_model(path="/proc/cpuinfo"):

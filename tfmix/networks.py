@@ -20,12 +20,22 @@ def _check_units(name, units):
     return units
 
 
+#: The compute dtypes a `Decoder`'s output layer accepts (`logits_dtype`).
+LOGITS_DTYPES = ("float32", "compute")
+
+
 def head(units, name):
     """An output layer: a Dense layer that always computes in float32, so
     that distribution parameters are float32 under a mixed-precision policy
     (`mixed_bfloat16`: the hidden layers run in bfloat16, TFP densities and
     KLs in float32)."""
     return keras.layers.Dense(units, name=name, dtype="float32")
+
+
+def check_logits_dtype(logits_dtype):
+    if logits_dtype not in LOGITS_DTYPES:
+        raise ValueError(f"`logits_dtype` must be one of {LOGITS_DTYPES}, got {logits_dtype!r}")
+    return logits_dtype
 
 
 @keras.saving.register_keras_serializable(package="tfmix")
@@ -171,6 +181,15 @@ class Decoder(keras.layers.Layer):
     With `num_classes`, the MLP is a `ConditionalMLP` on [z, one_hot(y)] and
     `call(z, y)` takes the one-hot (or probability) codes `y` [..., K].
 
+    `logits_dtype` is the compute dtype of the output layer: "float32" (the
+    default: a `head`, whatever the dtype policy) or "compute" (the dtype
+    policy's compute dtype, with the logits cast to float32 afterwards, as
+    TensorFlow's mixed-precision guide builds an output layer). The two are
+    the same under float32; under `mixed_bfloat16` "compute" runs the
+    largest matmul of a mixture VAE's step (hidden -> 784 pixels, once per
+    value of y) in bfloat16 and rounds the logits to bfloat16's 8-bit
+    mantissa before the float32 likelihood (BENCHMARKS.md section 11).
+
     Example:
     >>> dec = Decoder((512, 512), 784, num_classes=10)
     >>> y = keras.ops.one_hot(keras.ops.array([3, 1]), 10)
@@ -179,9 +198,11 @@ class Decoder(keras.layers.Layer):
     """
 
     def __init__(
-        self, hidden_units, output_dim, num_classes=None, activation="relu", **kwargs
+        self, hidden_units, output_dim, num_classes=None, activation="relu",
+        logits_dtype="float32", **kwargs
     ):
         super().__init__(**kwargs)
+        self.logits_dtype = check_logits_dtype(logits_dtype)
         self.hidden_units = _check_units("hidden_units", hidden_units)
         self.output_dim = int(output_dim)
         self.num_classes = None if num_classes is None else int(num_classes)
@@ -192,7 +213,10 @@ class Decoder(keras.layers.Layer):
             self.mlp = ConditionalMLP(
                 self.hidden_units, self.num_classes, activation, name="mlp"
             )
-        self.logits = head(self.output_dim, name="logits")
+        if self.logits_dtype == "float32":
+            self.logits = head(self.output_dim, name="logits")
+        else:  # the policy's compute dtype; `call` casts its output to float32
+            self.logits = keras.layers.Dense(self.output_dim, name="logits")
 
     def build(self, input_shape):
         self.mlp.build(tuple(input_shape))
@@ -201,10 +225,16 @@ class Decoder(keras.layers.Layer):
 
     def call(self, z, y=None):
         if self.num_classes is None:
-            return self.logits(self.mlp(z))
-        if y is None:
+            h = self.mlp(z)
+        elif y is None:
             raise ValueError("this decoder is conditional: pass the codes `y`")
-        return self.logits(self.mlp(z, y))
+        else:
+            h = self.mlp(z, y)
+        return self.to_logits(h)
+
+    def to_logits(self, h):
+        """The float32 logits of the last hidden layer's features `h`."""
+        return ops.cast(self.logits(h), "float32")
 
     def get_config(self):
         config = super().get_config()
@@ -213,5 +243,6 @@ class Decoder(keras.layers.Layer):
             output_dim=self.output_dim,
             num_classes=self.num_classes,
             activation=self.activation,
+            logits_dtype=self.logits_dtype,
         )
         return config

@@ -26,7 +26,7 @@ from tfmix import data as tdata
 from tfmix.callbacks import (
     ClusterMetrics, KLWarmUp, ResumableEarlyStopping, RunProgress, SampleImages, StopOnNaN, TimeLimit,
 )
-from tfmix.hardware import DTYPE_POLICIES, resolve_dtype_policy
+from tfmix.hardware import DTYPE_POLICIES, decoder_logits_dtype, keras_dtype_policy, resolve_dtype_policy
 from tfmix.models import get_model_class
 from tfmix.optimizers import FusedAdam
 from tfmix.strategies import STRATEGIES, make_strategy, single_device, worker_dir
@@ -79,7 +79,9 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     `default_jit_compile` on one device, else False); `clip_norm`: clip
     each gradient to this norm (Adam's `clipnorm`; None: no clipping);
     `dtype_policy`: "mixed_bfloat16" runs the hidden layers in bfloat16 (the
-    heads, densities and KLs stay float32; the weights are float32), "auto"
+    heads, densities and KLs stay float32; the weights are float32),
+    "mixed_bfloat16_logits" the decoder's output layer too (the models'
+    `decoder_logits_dtype="compute"`; the densities stay float32), "auto"
     this CPU's default for the model (`tfmix.hardware.default_dtype_policy`) for a new
     run and the run's own dtype for a resumed one (`train` resolves it and
     writes the concrete policy to run.json: a run keeps the dtype it
@@ -159,6 +161,8 @@ def build_model(config):
     cls = get_model_class(config["model"])
     kwargs = dict(config["model_kwargs"])
     kwargs.setdefault("seed", config["seed"])
+    policy = resolve_dtype_policy(config.get("dtype_policy", "float32"), model=config["model"])
+    kwargs.setdefault("decoder_logits_dtype", decoder_logits_dtype(policy))
     if config["num_labels"]:
         kwargs["labelled"] = True
     model = cls(**kwargs)
@@ -197,7 +201,7 @@ def init_from_preset(model, preset, config):
     source, card = presets.load_with_card(preset, compile=False)
     ours, theirs = dict(model.get_config()), dict(source.get_config())
     for c in (ours, theirs):
-        for key in ("name", "seed", "trainable", "dtype"):
+        for key in ("name", "seed", "trainable", "dtype", "decoder_logits_dtype"):  # not the architecture
             c.pop(key, None)
     if type(source) is not type(model) or ours != theirs:
         diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
@@ -328,7 +332,7 @@ def _train(config, run_dir, verbose, time_limit, init_from):
 
     strategy = make_strategy(config["strategy"])
     previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.get("dtype_policy", "float32"))
+    keras.config.set_dtype_policy(keras_dtype_policy(config.get("dtype_policy", "float32")))
     try:
         with strategy.scope():
             model = build_model(config)

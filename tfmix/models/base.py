@@ -27,6 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmix.networks import check_logits_dtype
+
 
 def _check_seed(seed):
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
@@ -67,6 +69,11 @@ class MixtureVAE(keras.Model):
             divided by N). 1 (the default) weighs the two batch means
             equally, so that with 100 labels each labelled image counts
             about 600 times as much per epoch as an unlabelled one.
+        decoder_logits_dtype: the compute dtype of the decoder's output
+            layer, "float32" (the default) or "compute" (the dtype policy's:
+            bfloat16 under `mixed_bfloat16`, the logits then cast to
+            float32; `tfmix.networks.Decoder`). `tfmix train --dtype-policy
+            mixed_bfloat16_logits` sets "compute".
         seed: seed of the sampling noise used in training.
     """
 
@@ -94,6 +101,7 @@ class MixtureVAE(keras.Model):
         labelled=False,
         classification_weight=1.0,
         labelled_fraction=1.0,
+        decoder_logits_dtype="float32",
         seed=None,
         **kwargs,
     ):
@@ -120,6 +128,7 @@ class MixtureVAE(keras.Model):
         if not 0 < float(labelled_fraction) <= 1:
             raise ValueError(f"`labelled_fraction` must be in (0, 1], got {labelled_fraction}")
         self.labelled_fraction = float(labelled_fraction)
+        self.decoder_logits_dtype = check_logits_dtype(decoder_logits_dtype)
         self.image_shape = input_shape
         self.data_dim = int(np.prod(input_shape))
         self.num_clusters = int(num_clusters)
@@ -231,6 +240,7 @@ class MixtureVAE(keras.Model):
             labelled=self.labelled,
             classification_weight=self.classification_weight,
             labelled_fraction=self.labelled_fraction,
+            decoder_logits_dtype=self.decoder_logits_dtype,
             seed=self.seed,
         )
         return config

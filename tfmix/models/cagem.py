@@ -80,7 +80,8 @@ class CaGeM(MixtureVAE):
         self.py_net, self.py_logits = MLP(self.hidden_units, name="py_net"), head(K, name="py_logits")
         self.pz1_net = ConditionalMLP(self.hidden_units, K, name="pz1_net")
         self.pz1_head = GaussianHead(D1, name="pz1_head")
-        self.decoder = Decoder(self.hidden_units[::-1], xd, num_classes=K, name="decoder")
+        self.decoder = Decoder(self.hidden_units[::-1], xd, num_classes=K, name="decoder",
+                               logits_dtype=self.decoder_logits_dtype)
         self.qz1_net.build((None, xd))
         self.qy_net.build((None, xd + D1))
         self.qz2_net.build((None, xd + D1))

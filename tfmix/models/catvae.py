@@ -129,7 +129,8 @@ class CatVAE(MarginalMixtureVAE):
         self.qy_logits.build((None, H))
         self.qz_net.build((None, H))
         self.qz_head.build((None, H))
-        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder")
+        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder",
+                               logits_dtype=self.decoder_logits_dtype)
         self.decoder.build((None, self.latent_dim))
 
     def build_generative(self):  # the decoder is built with the encoder
@@ -169,7 +170,7 @@ class CatVAE(MarginalMixtureVAE):
         return D.diag_gaussian(mu, tf.ones_like(mu))
 
     def decode_logits(self, z, y):
-        return self.decoder.logits(self._drop(self.decoder.mlp(z), "decoder"))
+        return self.decoder.to_logits(self._drop(self.decoder.mlp(z), "decoder"))
 
     def decode(self, z):
         """Bernoulli means of p(x|z) for latents `z` [N, K * delta], image

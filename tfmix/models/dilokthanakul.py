@@ -60,7 +60,8 @@ class DilokthanakulGMVAE(MixtureVAE):
         self.qw_head = GaussianHead(self.w_dim, name="qw_head")
         self.prior_net = MLP(self.prior_hidden_units, activation="tanh", name="prior_net")
         self.prior_head = GaussianHead(K * Dz, name="prior_head")
-        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder")
+        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder",
+                               logits_dtype=self.decoder_logits_dtype)
         self.encoder.build((None, self.data_dim))
         self.qz_head.build((None, self.hidden_units[-1]))
         self.qw_head.build((None, self.hidden_units[-1]))

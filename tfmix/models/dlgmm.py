@@ -98,7 +98,8 @@ class DLGMM(MixtureVAE):
         self.loc_head = head(K * Dz, name="loc_head")
         self.scale_head = head(K * Dz, name="scale_head")
         self.kumaraswamy_head = head(2 * (K - 1), name="kumaraswamy_head")
-        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder")
+        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder",
+                               logits_dtype=self.decoder_logits_dtype)
         self.encoder.build((None, self.data_dim))
         for layer in (self.loc_head, self.scale_head, self.kumaraswamy_head):
             layer.build((None, H))

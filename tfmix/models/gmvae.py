@@ -35,7 +35,8 @@ class GMVAE(MarginalMixtureVAE):
         self.prior_raw_scale = self.add_weight(
             name="prior_raw_scale", shape=(K, Dz), initializer="glorot_uniform"
         )
-        self.decoder = Decoder(self.hidden_units, self.data_dim, name="decoder")
+        self.decoder = Decoder(self.hidden_units, self.data_dim, name="decoder",
+                               logits_dtype=self.decoder_logits_dtype)
         self.decoder.build((None, Dz))
 
     def prior_z(self, y=None):

@@ -26,7 +26,7 @@ class M2(MarginalMixtureVAE):
     def build_generative(self):
         self.decoder = Decoder(
             self.hidden_units, self.data_dim, num_classes=self.num_clusters,
-            name="decoder",
+            name="decoder", logits_dtype=self.decoder_logits_dtype,
         )
         self.decoder.build((None, self.latent_dim))
 

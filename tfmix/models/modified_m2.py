@@ -51,7 +51,8 @@ class ModifiedM2(MarginalMixtureVAE):
             name="h_raw_scale_bias", shape=(Dz,), initializer="zeros"
         )
         hidden = self.hidden_units if self.method == "layer" else self.hidden_units[1:]
-        self.decoder = Decoder(hidden or self.hidden_units[-1:], self.data_dim, name="decoder")
+        self.decoder = Decoder(hidden or self.hidden_units[-1:], self.data_dim, name="decoder",
+                               logits_dtype=self.decoder_logits_dtype)
         self.decoder.build((None, Dz))
 
     def decode_logits(self, z, y):

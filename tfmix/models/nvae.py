@@ -72,7 +72,8 @@ class NVAE(MixtureVAE):
         self.qzc_head = GaussianHead(self.class_latent_dim, name="qzc_head")
         self.qzs_head = GaussianHead(self.shared_latent_dim, name="qzs_head")
         self.qy_logits = head(self.num_clusters, name="qy_logits")
-        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder")
+        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder",
+                               logits_dtype=self.decoder_logits_dtype)
         self.encoder.build((None, self.data_dim))
         for layer in (self.qzc_head, self.qzs_head, self.qy_logits):
             layer.build((None, H))

@@ -51,7 +51,8 @@ class SBVAE(MixtureVAE):
     def build_networks(self):
         self.encoder = MLP(self.hidden_units, name="encoder")
         self.kumaraswamy_head = head(2 * (self.num_clusters - 1), name="kumaraswamy_head")
-        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder")
+        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder",
+                               logits_dtype=self.decoder_logits_dtype)
         self.encoder.build((None, self.data_dim))
         self.kumaraswamy_head.build((None, self.hidden_units[-1]))
         self.decoder.build((None, self.num_clusters))

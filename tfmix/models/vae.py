@@ -36,7 +36,8 @@ class GaussVAE(MixtureVAE):
     def build_networks(self):
         self.encoder = MLP(self.hidden_units, name="encoder")
         self.qz_head = GaussianHead(self.latent_dim, name="qz_head")
-        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder")
+        self.decoder = Decoder(self.hidden_units[::-1], self.data_dim, name="decoder",
+                               logits_dtype=self.decoder_logits_dtype)
         self.encoder.build((None, self.data_dim))
         self.qz_head.build((None, self.hidden_units[-1]))
         self.decoder.build((None, self.latent_dim))
