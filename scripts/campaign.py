@@ -169,6 +169,8 @@ QUEUE = [
     # twin comparison against gmvae_amx_fp32_seed0 / gmvae_amx_bf16_seed0 decides the default
     {"run": "gmvae_amx_bf16logits_seed0", "train": GMVAE_SHU + ["--dtype-policy", "mixed_bfloat16_logits"],
      "epochs": 30, "cpu_flag": "amx_bf16"},
+    {"run": "cagem_amx_bf16logits_seed0", "train": CAGEM + ["--dtype-policy", "mixed_bfloat16_logits"],
+     "epochs": 30, "cpu_flag": "amx_bf16"},
     # issue 17 item 5: M2-100 with the per-batch weighting was at 16.7% test error after 18 epochs
     # and still falling (Kingma: 11.97%); the same run to 100 epochs (about 5 h at 3.2 min/epoch)
     {"run": "m2_100labels_perbatch_100", "train": M2 + ["--param", "labelled_fraction=1", "--classification-weight", "1"],
