@@ -37,16 +37,18 @@ def test_every_model_has_a_reference_size(bench):
 
 def test_default_configuration_is_what_tfmix_train_uses(bench):
     from tfmix import runs
-    from tfmix.hardware import resolve_dtype_policy
+    from tfmix.hardware import decoder_logits_dtype, keras_dtype_policy, resolve_dtype_policy
     from tfmix.optimizers import FusedAdam
 
     for name in ("gmvae", "vae", "dlgmm", "nvae", "cagem"):
         config = runs.run_config(name, "mnist", epochs=1, batch_size=10, seed=0)
         model = runs.build_model(config)
+        policy = resolve_dtype_policy(config["dtype_policy"], model=name)
         want = {"jit_compile": config["jit_compile"], "steps_per_execution": model.steps_per_execution,
-                "dtype_policy": resolve_dtype_policy(config["dtype_policy"], model=name)}
+                "dtype_policy": keras_dtype_policy(policy), "decoder_logits_dtype": decoder_logits_dtype(policy)}
         assert config["dtype_policy"] == "auto"  # resolved by `train` for this CPU
         assert bench.default_config(name) == want, name
+        assert model.decoder_logits_dtype == want["decoder_logits_dtype"], name
         assert isinstance(model.optimizer, FusedAdam)  # and the `default` rows train with it
     from tfmix.hardware import SPEED_FLAGS
 
