@@ -118,9 +118,25 @@ def test_training_defaults_are_each_models_measured_fastest():
     kwargs = {"hidden_units": [8], "latent_dim": 2}
     vae = runs.build_model(config("vae", model_kwargs=kwargs))
     gmvae = runs.build_model(config("gmvae", model_kwargs=kwargs))
-    assert vae.steps_per_execution == 10 and gmvae.steps_per_execution == 1
+    m2 = runs.build_model(config("m2", model_kwargs=kwargs))
+    assert vae.steps_per_execution == 10 and gmvae.steps_per_execution == 10 and m2.steps_per_execution == 1
     mirrored = runs.build_model(config("vae", model_kwargs=kwargs, strategy="mirrored"))
     assert mirrored.steps_per_execution == 1
+
+
+@pytest.mark.mnist_data
+def test_an_epoch_trains_its_steps_whatever_the_steps_per_execution(tmp_path):
+    """Keras runs whole executions: 10 steps per execution of a 3-step epoch
+    trained 10 steps an epoch (and a resumed run then differed from the
+    uninterrupted one). `tfmix train` cuts the model's steps per execution
+    to a divisor of the epoch's steps."""
+    from tfmix import runs
+
+    kw = dict(batch_size=50, seed=0, limit=150, model_kwargs={"hidden_units": [8], "latent_dim": 2})
+    model = runs.train(runs.run_config("vae", "mnist", epochs=2, **kw), str(tmp_path / "vae"), verbose=0)
+    assert int(model.optimizer.iterations) == 2 * 3
+    config = runs.run_config("vae", "mnist", epochs=1, **kw)
+    assert [runs.executed_steps(model, config, n) for n in (600, 500, 468, 3, None)] == [10, 10, 2, 1, 10]
 
 
 @pytest.mark.parametrize("name", ["m2", "cagem", "nvae"])

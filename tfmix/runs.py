@@ -17,6 +17,7 @@ A run directory holds:
 - `lock`: the process training in it now (`RunLock`).
 """
 
+import math
 import os
 
 import keras
@@ -156,8 +157,10 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     }
 
 
-def build_model(config):
-    """A compiled model for a run config."""
+def build_model(config, steps_per_epoch=None):
+    """A compiled model for a run config. With `steps_per_epoch`, the steps
+    per execution divide it (Keras runs whole executions, so 10 steps per
+    execution of a 3-step epoch would train 10 steps an epoch)."""
     cls = get_model_class(config["model"])
     kwargs = dict(config["model_kwargs"])
     kwargs.setdefault("seed", config["seed"])
@@ -178,9 +181,16 @@ def build_model(config):
         jit_compile=bool(config.get("jit_compile", False)),
         # several steps per tf.function call: the same updates, less Python
         # between steps (the NaN guard then sees the loss every N steps)
-        steps_per_execution=model.default_steps_per_execution if single_device(config.get("strategy")) else 1,
+        steps_per_execution=executed_steps(model, config, steps_per_epoch),
     )
     return model
+
+
+def executed_steps(model, config, steps_per_epoch=None):
+    """The model's `default_steps_per_execution` on one device (1 under a
+    strategy), cut to a divisor of `steps_per_epoch` when it is given."""
+    steps = model.default_steps_per_execution if single_device(config.get("strategy")) else 1
+    return math.gcd(steps, int(steps_per_epoch)) if steps_per_epoch else steps
 
 
 def resumed_epoch(run_dir):
@@ -333,13 +343,14 @@ def _train(config, run_dir, verbose, time_limit, init_from):
     strategy = make_strategy(config["strategy"])
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(keras_dtype_policy(config.get("dtype_policy", "float32")))
-    try:
-        with strategy.scope():
-            model = build_model(config)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
     split = "train" if config["limit"] is None else f"train[:{config['limit']}]"
     global_batch = config["batch_size"]
+    steps = tdata.steps_per_epoch(tdata.split_size(config["dataset"], split), global_batch)
+    try:
+        with strategy.scope():
+            model = build_model(config, steps)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
     # the epoch this invocation starts at (BackupAndRestore resumes there):
     # the training data of epoch e depends on (seed, e) only, so a resumed
     # run sees what the uninterrupted run would have seen
@@ -352,13 +363,13 @@ def _train(config, run_dir, verbose, time_limit, init_from):
             binarize=config["binarize"], seed=config["seed"], limit=config["limit"],
             start_epoch=start_epoch,
         )
-        steps = tdata.steps_per_epoch(tdata.split_size(config["dataset"], split), global_batch)
         np.save(os.path.join(run_dir, LABELLED_FILE), idx)
     else:  # with --labels all, fully supervised (x, y) batches
-        train_ds, steps = tdata.training_stream(
+        train_ds, stream_steps = tdata.training_stream(
             config["dataset"], split, batch_size=global_batch, labels=config["num_labels"] == "all",
             binarize=config["binarize"], seed=config["seed"], start_epoch=start_epoch,
         )
+        assert stream_steps == steps, (stream_steps, steps)
     x_test, y_test = tdata.split_arrays(config)
     val_split = tdata.validation_split(config)
     x_val, y_val = (x_test, y_test) if val_split == "test" else tdata.split_arrays(config, val_split)
