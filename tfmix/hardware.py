@@ -21,9 +21,11 @@ dtype trains fastest depends on the kind (BENCHMARKS.md section 11):
 So `gmvae` trains in mixed bfloat16 by default on the first two kinds (on
 AMX with its decoder's output layer in bfloat16 too; that layout has not
 been timed or compared on an AVX-512 BF16 CPU) and
-`cagem` on AMX (its 30-epoch bfloat16 run matched its float32 twin there:
-validation -ELBO 94.21 / 94.32, log p(x) -89.70 / -89.58, accuracy 20.9% /
-21.0%, 2026-12-04; no twin has run on an AVX-512 BF16 CPU), every other
+`cagem` on AMX, also with its decoder's output in bfloat16 (its 30-epoch
+runs matched their float32 twin there: validation -ELBO 94.21 and, with
+bfloat16 logits, 94.43 against 94.32; log p(x) -89.70 / -89.71 against
+-89.58; accuracy 20.9% / 21.0% against 21.0%, 2026-12-04; no twin has run
+on an AVX-512 BF16 CPU), every other
 model in float32: M2's 30-epoch bfloat16 run ended 0.49 nats behind its
 float32 twin on the validation -ELBO.
 
@@ -60,7 +62,7 @@ DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_bfloat16_logits")
 POLICY_SETTINGS = {"float32": ("float32", "float32"), "mixed_bfloat16": ("mixed_bfloat16", "float32"),
                    "mixed_bfloat16_logits": ("mixed_bfloat16", "compute")}
 #: kind -> {model: the dtype policy `auto` resolves to} (module docstring); float32 where unnamed
-DEFAULT_DTYPE_POLICY = {"amx": {"gmvae": "mixed_bfloat16_logits", "cagem": "mixed_bfloat16"},
+DEFAULT_DTYPE_POLICY = {"amx": {"gmvae": "mixed_bfloat16_logits", "cagem": "mixed_bfloat16_logits"},
                         "avx512_bf16": {"gmvae": "mixed_bfloat16"}, "other": {}}
 
 
