@@ -8,7 +8,9 @@
 - `StopOnNaN`: aborts `fit` before a non-finite loss is checkpointed;
 - `SampleImages`: one row of samples per cluster as a TensorBoard image;
 - `TimeLimit` and `RunProgress`: the wall-time budget and the per-epoch
-  saves of `tfmix train`'s run directory.
+  saves of `tfmix train`'s run directory;
+- `AtomicBackupAndRestore`: Keras's `BackupAndRestore` whose checkpoint a
+  kill cannot leave half-written.
 
 Example:
 >>> from tfmix.callbacks import ClusterMetrics, SampleImages
@@ -235,6 +237,29 @@ class StopOnNaN(keras.callbacks.Callback):
                 f"training diverged: the loss is {float(loss)} at epoch {self.epoch + 1}, "
                 f"batch {batch + 1}; {kept} in {where} (lower the learning rate)"
             )
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` that writes its checkpoint (the
+    weights with the optimizer state, then the epoch) through temporary
+    files renamed into place, so that a process killed while it saves
+    leaves the previous epoch's checkpoint whole. Keras's own writes the
+    weights file in place: a SIGKILL during that write left an HDF5 file
+    that the resumed run could not open ("bad object header version
+    number"; `tests/test_interrupt.py`). A kill between the two renames
+    leaves the new weights beside the old epoch: the resumed run repeats
+    one epoch from the newer weights.
+
+    Example:
+    >>> model.fit(ds, epochs=10, callbacks=[AtomicBackupAndRestore("run/backup")])  # doctest: +SKIP
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        with atomic_path(self._weights_path, suffix=".weights.h5") as tmp:
+            self.model.save_weights(tmp, overwrite=True)
+        atomic_write_json(self._training_metadata_path,
+                          {"epoch": self._current_epoch, "batch": self._last_batch_seen})
 
 
 class RunProgress(keras.callbacks.Callback):

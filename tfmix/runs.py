@@ -25,7 +25,8 @@ import numpy as np
 
 from tfmix import data as tdata
 from tfmix.callbacks import (
-    ClusterMetrics, KLWarmUp, ResumableEarlyStopping, RunProgress, SampleImages, StopOnNaN, TimeLimit,
+    AtomicBackupAndRestore, ClusterMetrics, KLWarmUp, ResumableEarlyStopping, RunProgress, SampleImages, StopOnNaN,
+    TimeLimit,
 )
 from tfmix.hardware import DTYPE_POLICIES, decoder_logits_dtype, keras_dtype_policy, resolve_dtype_policy
 from tfmix.models import get_model_class
@@ -399,9 +400,7 @@ def _train(config, run_dir, verbose, time_limit, init_from):
         )
         callbacks.append(stopper)
     callbacks += [
-        keras.callbacks.BackupAndRestore(
-            os.path.join(run_dir, BACKUP_DIR), delete_checkpoint=False
-        ),
+        AtomicBackupAndRestore(os.path.join(run_dir, BACKUP_DIR), delete_checkpoint=False),
         RunProgress(run_dir, PROGRESS_FILE, MODEL_FILE),
         keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
