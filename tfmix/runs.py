@@ -17,6 +17,7 @@ A run directory holds:
 - `lock`: the process training in it now (`RunLock`).
 """
 
+import csv
 import math
 import os
 
@@ -32,10 +33,11 @@ from tfmix.hardware import DTYPE_POLICIES, decoder_logits_dtype, keras_dtype_pol
 from tfmix.models import get_model_class
 from tfmix.optimizers import FusedAdam
 from tfmix.strategies import STRATEGIES, make_strategy, single_device, worker_dir
-from tfmix.utils import atomic_save_model, atomic_write_json, read_json
+from tfmix.utils import atomic_path, atomic_save_model, atomic_write_json, read_json, remove_stale_temporaries
 
 RUN_FILE = "run.json"
 MODEL_FILE = "model.keras"
+LOG_FILE = "log.csv"
 PROGRESS_FILE = "progress.json"
 LABELLED_FILE = "labelled_indices.npy"  # semi-supervised runs: the labelled training images
 BACKUP_DIR = "backup"  # Keras' BackupAndRestore state
@@ -194,6 +196,26 @@ def executed_steps(model, config, steps_per_epoch=None):
     return math.gcd(steps, int(steps_per_epoch)) if steps_per_epoch else steps
 
 
+def trim_log(path, start_epoch):
+    """Removes the rows of epochs >= `start_epoch` from the CSV log at
+    `path` (if it exists), so that a resumed run logs every epoch once: a
+    run killed after logging an epoch but before its checkpoint committed it
+    repeats that epoch. Returns the number of rows removed."""
+    if not os.path.exists(path):
+        return 0
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return 0
+    column = rows[0].index("epoch")
+    kept = [r for r in rows[1:] if r and int(r[column]) < start_epoch]
+    removed = len(rows) - 1 - len(kept)
+    if removed:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows([rows[0]] + kept)
+    return removed
+
+
 def resumed_epoch(run_dir):
     """The epoch a rerun of the run in `run_dir` starts at: the one Keras'
     `BackupAndRestore` state (`backup/training_metadata.json`) names, else 0."""
@@ -318,6 +340,9 @@ def train(config, run_dir, verbose=1, time_limit=None, init_from=None):
 def _train(config, run_dir, verbose, time_limit, init_from):
     import tensorflow as tf
 
+    for d in (run_dir, os.path.join(run_dir, BACKUP_DIR)):  # what a killed run was writing
+        remove_stale_temporaries(d)
+
     run_file = os.path.join(run_dir, RUN_FILE)
     old = read_json(run_file, default=None)
     if old is not None:
@@ -358,6 +383,8 @@ def _train(config, run_dir, verbose, time_limit, init_from):
     start_epoch = resumed_epoch(run_dir)
     if init_from and not start_epoch:
         start_epoch = init_from_preset(model, init_from, config)
+    log_file = os.path.join(run_dir, LOG_FILE)
+    trim_log(log_file, start_epoch)  # the rows of an epoch a killed run did not commit
     if config["num_labels"] and config["num_labels"] != "all":
         train_ds, idx = tdata.semi_supervised(
             config["dataset"], config["num_labels"], batch_size=global_batch,
@@ -400,11 +427,13 @@ def _train(config, run_dir, verbose, time_limit, init_from):
         )
         callbacks.append(stopper)
     callbacks += [
-        AtomicBackupAndRestore(os.path.join(run_dir, BACKUP_DIR), delete_checkpoint=False),
         RunProgress(run_dir, PROGRESS_FILE, MODEL_FILE),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "log.csv"), append=True),
+        keras.callbacks.CSVLogger(log_file, append=True),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
         SampleImages(os.path.join(run_dir, "tensorboard", "samples"), every=SAMPLE_EVERY),
+        # last: its checkpoint commits the epoch, after everything else has
+        # written it (a run killed before the commit repeats the epoch)
+        AtomicBackupAndRestore(os.path.join(run_dir, BACKUP_DIR), delete_checkpoint=False),
     ]
     model.fit(
         train_ds, epochs=config["epochs"], initial_epoch=start_epoch, steps_per_epoch=steps, validation_data=val_ds,

@@ -3,8 +3,12 @@
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
+
+#: the name `atomic_path` gives its temporary file: ".<name>.<8 random>.tmp<suffix>"
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp[^/]*$")
 
 
 @contextlib.contextmanager
@@ -22,6 +26,22 @@ def atomic_path(path, suffix=""):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def remove_stale_temporaries(directory):
+    """Removes the temporary files that `atomic_path` left in `directory`
+    when its process was killed mid-write (SIGKILL cannot be caught, so
+    the file it was writing stays behind, hidden, beside the whole
+    previous version). Call it only while no other process writes there
+    (a run directory: under its `RunLock`). Returns the names removed."""
+    removed = []
+    if os.path.isdir(directory):
+        for name in sorted(os.listdir(directory)):
+            path = os.path.join(directory, name)
+            if _TEMPORARY.match(name) and os.path.isfile(path):
+                os.remove(path)
+                removed.append(name)
+    return removed
 
 
 def atomic_write_json(path, obj):
