@@ -356,3 +356,18 @@ def test_submission_size_counts_every_committed_version_and_the_work_tree(tmp_pa
     assert size.main(["--repo", repo, "--base", base, "--limit-mib", "4"]) == 1  # over 80% of a 4 MiB limit
     assert size.main(["--repo", repo, "--base", base]) == 0
     assert size.report(repo)["base"] == base[:12]  # the default base: the oldest reflog entry
+
+
+def test_campaign_jobs_wait_for_their_cpu_flag_and_kind(monkeypatch):
+    """A job names a flag the CPU must have (`cpu_flag`) or the kind of
+    `tfmix.hardware.cpu_kind` (`cpu_kind`: AVX-512 BF16 without AMX is not
+    an AMX CPU's kind, although an AMX CPU has the avx512_bf16 flag)."""
+    campaign = _script("campaign")
+    amx = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+    epyc = {"avx2", "avx512f", "avx512_bf16"}
+    job = {"run": "j", "train": [], "epochs": 1, "cpu_kind": "avx512_bf16"}
+    for flags, kind_ok in ((amx, False), (epyc, True), ({"avx2"}, False)):
+        monkeypatch.setattr(campaign, "cpu_flags", lambda flags=flags: set(flags))
+        assert campaign.runs_here(job) is kind_ok
+        assert campaign.runs_here({**job, "cpu_kind": None, "cpu_flag": "avx512_bf16"}) is ("avx512_bf16" in flags)
+        assert campaign.runs_here({"run": "any", "train": [], "epochs": 1})
