@@ -304,7 +304,16 @@ def start_job(job, seed, code, runs_dir, minutes, threads, log):
     out.flush()
     log(f"start {job['run']} (seed {seed}, to epoch {job['epochs']}, from {epochs_done(run_dir)}, "
         f"{minutes:.0f} min, {threads} thread(s))")
-    return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=run_dir)
+    return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=run_dir,
+                            preexec_fn=interruptible)
+
+
+def interruptible():
+    """Runs in a training's child process before it starts: `stop` ends a
+    training with SIGINT, which a queue started in the background from a
+    script inherits as ignored (POSIX shells ignore it in their background
+    jobs), and an ignored SIGINT would leave the training running."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def epoch_minutes(run_dir, default=5.0):

@@ -371,3 +371,22 @@ def test_campaign_jobs_wait_for_their_cpu_flag_and_kind(monkeypatch):
         assert campaign.runs_here(job) is kind_ok
         assert campaign.runs_here({**job, "cpu_kind": None, "cpu_flag": "avx512_bf16"}) is ("avx512_bf16" in flags)
         assert campaign.runs_here({"run": "any", "train": [], "epochs": 1})
+
+
+def test_campaign_trainings_take_sigint_even_when_the_queue_ignores_it():
+    """`stop` interrupts each training with SIGINT; a queue started in the
+    background of a script ignores SIGINT, and without `interruptible` its
+    trainings inherited that and kept running after `stop`."""
+    import signal
+    import subprocess
+    import sys
+
+    campaign = _script("campaign")
+    probe = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job
+    try:
+        inherited = subprocess.run(probe, capture_output=True, text=True).stdout.strip()
+        fixed = subprocess.run(probe, capture_output=True, text=True, preexec_fn=campaign.interruptible).stdout.strip()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (inherited, fixed) == ("False", "True")
