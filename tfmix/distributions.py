@@ -20,6 +20,28 @@ tfd = tfp.distributions
 # Smallest standard deviation a Gaussian head may produce; keeps log densities
 # finite when a softplus output underflows.
 MIN_SCALE = 1e-4
+#: what the softplus of a Gaussian head's raw output is (`positive_scale`)
+SOFTPLUS_ON = ("scale", "variance")
+
+
+def positive_scale(raw, softplus_on="scale"):
+    """The standard deviation a Gaussian head's raw output `raw` stands for.
+
+    "scale": softplus(raw) + MIN_SCALE is the standard deviation (tfmix's
+    default). "variance": softplus(raw) is the variance, as in Rui Shu's
+    GMVAE and M2 code (`RuiShu/vae-clustering` `shared_subgraphs.py`,
+    `gmvae.py`: the softplus outputs `zv` go into `tensorbayes`'s
+    `log_normal(x, mu, var)` and `GaussianSample(zm, zv)`), floored at
+    MIN_SCALE**2. The same family of Gaussians; the gradients differ.
+
+    Example:
+    >>> positive_scale(tf.constant([0.0]), "variance")  # sqrt(log 2)  # doctest: +SKIP
+    """
+    if softplus_on == "scale":
+        return tf.math.softplus(raw) + MIN_SCALE
+    if softplus_on == "variance":
+        return tf.sqrt(tf.math.softplus(raw) + MIN_SCALE ** 2)
+    raise ValueError(f"`softplus_on` must be one of {SOFTPLUS_ON}, got {softplus_on!r}")
 
 
 class LogitBernoulli(tfd.Bernoulli):

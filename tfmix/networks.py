@@ -7,7 +7,7 @@ Every block is a small Keras 3 layer with an explicit `build()` and a
 import keras
 from keras import ops
 
-from tfmix.distributions import MIN_SCALE
+from tfmix.distributions import SOFTPLUS_ON, positive_scale
 
 
 def _check_units(name, units):
@@ -149,14 +149,22 @@ class ConditionalMLP(keras.layers.Layer):
 class GaussianHead(keras.layers.Layer):
     """Maps features to the (loc, scale) of a diagonal Gaussian.
 
-    scale = softplus(raw) + MIN_SCALE, so it is always positive.
+    By default scale = softplus(raw) + MIN_SCALE, so it is always positive;
+    with `softplus_on="variance"` the softplus is the variance (Rui Shu's
+    code; `tfmix.distributions.positive_scale`).
+
+    Example:
+    >>> loc, scale = GaussianHead(64, softplus_on="variance")(h)  # doctest: +SKIP
     """
 
-    def __init__(self, latent_dim, **kwargs):
+    def __init__(self, latent_dim, softplus_on="scale", **kwargs):
         super().__init__(**kwargs)
         if int(latent_dim) < 1:
             raise ValueError(f"`latent_dim` must be >= 1, got {latent_dim}")
+        if softplus_on not in SOFTPLUS_ON:
+            raise ValueError(f"`softplus_on` must be one of {SOFTPLUS_ON}, got {softplus_on!r}")
         self.latent_dim = int(latent_dim)
+        self.softplus_on = softplus_on
         self.loc = head(self.latent_dim, name="loc")
         self.raw_scale = head(self.latent_dim, name="raw_scale")
 
@@ -166,11 +174,11 @@ class GaussianHead(keras.layers.Layer):
         self.built = True
 
     def call(self, h):
-        return self.loc(h), ops.softplus(self.raw_scale(h)) + MIN_SCALE
+        return self.loc(h), positive_scale(self.raw_scale(h), self.softplus_on)
 
     def get_config(self):
         config = super().get_config()
-        config.update(latent_dim=self.latent_dim)
+        config.update(latent_dim=self.latent_dim, softplus_on=self.softplus_on)
         return config
 
 

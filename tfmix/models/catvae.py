@@ -124,7 +124,7 @@ class CatVAE(MarginalMixtureVAE):
         self.shared = MLP(self.hidden_units, name="shared")
         self.qy_logits = head(K, name="qy_logits")
         self.qz_net = ConditionalMLP((H,), K, activation="linear", name="qz_net")
-        self.qz_head = GaussianHead(self.latent_dim, name="qz_head")
+        self.qz_head = GaussianHead(self.latent_dim, softplus_on=self.softplus_on, name="qz_head")
         self.shared.build((None, self.data_dim))
         self.qy_logits.build((None, H))
         self.qz_net.build((None, H))

@@ -47,7 +47,7 @@ class GMVAE(MarginalMixtureVAE):
         loc, raw = self.prior_loc, self.prior_raw_scale
         if y is not None:
             loc, raw = ops.matmul(y, loc), ops.matmul(y, raw)
-        return D.diag_gaussian(loc, ops.softplus(raw) + D.MIN_SCALE)
+        return D.diag_gaussian(loc, D.positive_scale(raw, self.softplus_on))
 
     def decode_logits(self, z, y):
         return self.decoder(z)

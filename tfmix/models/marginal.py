@@ -58,6 +58,8 @@ from tfmix.networks import ConditionalMLP, GaussianHead, MLP, head
 
 #: How the unlabelled ELBO treats y in training (see the module docstring).
 Y_ESTIMATORS = ("exact", "relaxed", "straight_through", "soft")
+#: How training estimates KL(q(z|x,y) || p(z|y)) (see `MarginalMixtureVAE`).
+KL_ESTIMATORS = ("analytic", "sample")
 
 
 class MarginalMixtureVAE(MixtureVAE):
@@ -69,23 +71,44 @@ class MarginalMixtureVAE(MixtureVAE):
             the InfoCatVAE authors' soft assignment, "soft" (module
             docstring).
         y_temperature: the temperature of the relaxed y sample.
+        kl_estimator: how training estimates KL(q(z|x,y) || p(z|y)):
+            "analytic" (the default: TFP's closed form) or "sample", the
+            one-sample log q(z_y|x,y) - log p(z_y|y) at the z_y that is
+            decoded, as Rui Shu's code does (`RuiShu/vae-clustering`
+            `shared_subgraphs.py` `labeled_loss`). Both are unbiased for the
+            same -ELBO; evaluation always uses the closed form.
+        softplus_on: what the softplus of q(z|x,y)'s raw output (and, in the
+            GMVAE, of p(z|y)'s) is: "scale" (the default) or "variance" (Shu's
+            code; `tfmix.distributions.positive_scale`).
         **kwargs: `MixtureVAE`'s arguments.
+
+    Rui Shu's form, which the GMVAE campaign measures (BENCHMARKS.md
+    section 10):
+
+    >>> model = GMVAE(num_clusters=10, kl_estimator="sample", softplus_on="variance")  # doctest: +SKIP
     """
 
     labelled_term_names = ("neg_elbo", "reconstruction", "kl_z", "classification")
     supports_labels = True
 
-    def __init__(self, y_estimator="exact", y_temperature=1.0, **kwargs):
+    def __init__(self, y_estimator="exact", y_temperature=1.0, kl_estimator="analytic", softplus_on="scale",
+                 **kwargs):
         if y_estimator not in Y_ESTIMATORS:
             raise ValueError(f"`y_estimator` must be one of {Y_ESTIMATORS}, got {y_estimator!r}")
         if not float(y_temperature) > 0:
             raise ValueError(f"`y_temperature` must be > 0, got {y_temperature}")
+        if kl_estimator not in KL_ESTIMATORS:
+            raise ValueError(f"`kl_estimator` must be one of {KL_ESTIMATORS}, got {kl_estimator!r}")
+        if softplus_on not in D.SOFTPLUS_ON:
+            raise ValueError(f"`softplus_on` must be one of {D.SOFTPLUS_ON}, got {softplus_on!r}")
         self.y_estimator, self.y_temperature = y_estimator, float(y_temperature)
+        self.kl_estimator, self.softplus_on = kl_estimator, softplus_on
         super().__init__(**kwargs)
 
     def get_config(self):
         config = super().get_config()
-        config.update(y_estimator=self.y_estimator, y_temperature=self.y_temperature)
+        config.update(y_estimator=self.y_estimator, y_temperature=self.y_temperature,
+                      kl_estimator=self.kl_estimator, softplus_on=self.softplus_on)
         return config
 
     # -- the generative model, per subclass --------------------------------
@@ -111,7 +134,7 @@ class MarginalMixtureVAE(MixtureVAE):
         self.qz_net = ConditionalMLP(
             self.hidden_units, self.num_clusters, name="qz_net"
         )
-        self.qz_head = GaussianHead(self.latent_dim, name="qz_head")
+        self.qz_head = GaussianHead(self.latent_dim, softplus_on=self.softplus_on, name="qz_head")
         self.qy_net.build(x_shape)
         self.qy_logits.build((None, self.hidden_units[-1]))
         self.qz_net.build(x_shape)
@@ -127,6 +150,13 @@ class MarginalMixtureVAE(MixtureVAE):
         return D.diag_gaussian(loc, scale)
 
     # -- objective -------------------------------------------------------------
+    def _kl_z(self, qz, prior, z, training):
+        """KL(q(z|x,y) || p(z|y)), or in training with `kl_estimator="sample"`
+        its one-sample estimate at the decoded `z`."""
+        if training and self.kl_estimator == "sample":
+            return qz.log_prob(z) - prior.log_prob(z)
+        return D.tfd.kl_divergence(qz, prior)
+
     def unlabelled_terms(self, x, training=False):
         if training and self.y_estimator == "soft":
             return self._soft_y_terms(x)
@@ -137,7 +167,7 @@ class MarginalMixtureVAE(MixtureVAE):
         z = qz.sample(seed=self._noise_seed())  # [B, K, D]
         logits = self.decode_logits(z, self._all_y(tf.shape(x)[:1]))
         rec = -D.bernoulli_likelihood(logits).log_prob(x[:, None, :])  # [B, K]
-        kl_z = D.tfd.kl_divergence(qz, self.prior_z())  # [B, K]
+        kl_z = self._kl_z(qz, self.prior_z(), z, training)  # [B, K]
         kl_y = D.tfd.kl_divergence(qy, D.uniform_categorical(self.num_clusters))
         probs = qy.probs_parameter()
         rec = tf.reduce_sum(probs * rec, -1)
@@ -162,7 +192,7 @@ class MarginalMixtureVAE(MixtureVAE):
         qz = self.q_z(x, y)  # batch [B]
         z = qz.sample(seed=seed)
         rec = -D.bernoulli_likelihood(self.decode_logits(z, y)).log_prob(x)
-        kl_z = D.tfd.kl_divergence(qz, self.prior_z(y))
+        kl_z = self._kl_z(qz, self.prior_z(y), z, training=True)
         kl_y = D.tfd.kl_divergence(qy, D.uniform_categorical(self.num_clusters))
         return {"neg_elbo": rec + kl_z + kl_y, "reconstruction": rec, "kl_z": kl_z, "kl_y": kl_y}
 
@@ -182,7 +212,7 @@ class MarginalMixtureVAE(MixtureVAE):
         qz = self.q_z(x, y1)
         z = qz.sample(seed=self._noise_seed())
         rec = -D.bernoulli_likelihood(self.decode_logits(z, y1)).log_prob(x)
-        kl_z = D.tfd.kl_divergence(qz, self.prior_z(y1))
+        kl_z = self._kl_z(qz, self.prior_z(y1), z, training)
         log_py = D.uniform_categorical(self.num_clusters).log_prob(y)
         clf = -D.categorical(self.cluster_logits(x)).log_prob(y)
         return {
