@@ -194,6 +194,11 @@ QUEUE = [
     {"run": "gmvae_shu_form_seed0", "train": GMVAE_SHU + ["--param", 'softplus_on="variance"', "--param",
                                                           'kl_estimator="sample"', "--dtype-policy", "float32"],
      "epochs": shu_epochs(100), "beside_shu": True},
+    # issue 17 / 19: the first layer of q(z|x,y) now starts as one glorot_uniform layer on [x, y],
+    # as in Shu's code (its y part had started 1.6x wider); the gmvae_mnist recipe, seed 0, float32,
+    # to Shu's epoch 100 beside the seeds that started the old way
+    {"run": "gmvae_concat_init_seed0", "train": GMVAE_SHU + ["--dtype-policy", "float32"],
+     "epochs": shu_epochs(100), "beside_shu": True},
     # issue 19 item 2: the CaGeM presets (the fidelity fixes landed; cagem100 with the
     # per-batch weighting, section 10), 300 epochs
     {"run": "cagem100_mnist_seed0", "preset": "cagem100_mnist", "seed": 0, "epochs": 300},

@@ -303,3 +303,26 @@ def test_dilokthanakul_free_bits_default_to_the_authors_lambda(binary_images):
     want = t["reconstruction"] + t["kl_w"] + t["kl_z"] + np.maximum(0.5, np.mean(t["kl_y"]))
     np.testing.assert_allclose(t["loss"], want, rtol=1e-5)
     np.testing.assert_allclose(t["neg_elbo"], t["reconstruction"] + t["kl_w"] + t["kl_z"] + t["kl_y"], rtol=1e-5)
+
+
+def test_conditional_mlp_starts_as_one_glorot_layer_on_x_and_y():
+    """The split first layer (W_x x + W_y y) is initialised as Keras's
+    glorot_uniform initialises a Dense layer on the concatenation [x, y]
+    (the authors' layer): both parts uniform in +-sqrt(6 / (D_x + K + units)).
+    Seen failing with the y part initialised by glorot_uniform on its own
+    (K, units) shape, 1.6x wider."""
+    import math
+
+    import keras
+
+    from tfmix.networks import ConditionalMLP
+
+    keras.utils.set_random_seed(3)
+    net = ConditionalMLP((512, 64), num_classes=10)
+    net.build((None, 784))
+    limit = math.sqrt(6.0 / (784 + 10 + 512))
+    for w in (net.x_proj.kernel, net.y_proj):
+        w = np.asarray(w)
+        assert np.abs(w).max() <= limit
+        np.testing.assert_allclose(w.std(), limit / math.sqrt(3.0), rtol=0.05)
+    assert net.rest.dense_layers[0].kernel.shape == (512, 64)  # the layers after the first keep their own init

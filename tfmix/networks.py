@@ -4,6 +4,8 @@ Every block is a small Keras 3 layer with an explicit `build()` and a
 `get_config()`, so that models built from them save and load completely.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -89,7 +91,8 @@ class ConditionalMLP(keras.layers.Layer):
 
     The first layer's weight splits into an x part and a y part
     (W [x; y] = W_x x + W_y y), so evaluating the network for every value of
-    y costs one x projection plus K cheap additions:
+    y costs one x projection plus K cheap additions. Both parts start as
+    glorot_uniform starts that one layer (fan-in D_x + K):
 
     - `call(x)` returns `[batch, K, units]`: the output for all K values.
     - `call(x, y)` with `y` of shape `[batch, K]` (one-hot or probabilities)
@@ -116,11 +119,18 @@ class ConditionalMLP(keras.layers.Layer):
         )
 
     def build(self, input_shape):
+        # initialised as Keras's glorot_uniform initialises one Dense layer on
+        # the concatenation [x, y] (fan-in D_x + K), which is what the authors'
+        # code builds (`RuiShu/vae-clustering` `shared_subgraphs.py`: a dense
+        # layer on concat(x, y), Xavier-initialised); a glorot_uniform y part
+        # of its own would start 1.6x wider than the x part (fan-in K)
+        limit = math.sqrt(6.0 / (int(input_shape[-1]) + self.num_classes + self.hidden_units[0]))
+        self.x_proj.kernel_initializer = keras.initializers.RandomUniform(-limit, limit)
         self.x_proj.build(tuple(input_shape))
         self.y_proj = self.add_weight(
             name="y_proj",
             shape=(self.num_classes, self.hidden_units[0]),
-            initializer="glorot_uniform",
+            initializer=keras.initializers.RandomUniform(-limit, limit),
         )
         if self.rest is not None:
             self.rest.build(tuple(input_shape)[:-1] + (self.hidden_units[0],))
