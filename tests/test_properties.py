@@ -57,9 +57,11 @@ def test_accuracies_are_bounded_and_ordered(data):
 
 #: models whose importance weight sums over y with one z per y (stratified
 #: sampling, `MarginalMixtureVAE`: GMVAE, M2, modified M2, CatVAE,
-#: InfoCatVAE): E[log w_1] exceeds the ELBO by up to about log K (0.7-1.8
-#: nats measured on the tiny models)
-STRATIFIED = {n for n, c in tfmix.MODELS.items() if issubclass(c, MarginalMixtureVAE)}
+#: InfoCatVAE; and CaGeM, whose weight sums over y with one z2 per y,
+#: `CaGeM.log_importance_weights`): E[log w_1] exceeds the ELBO by up to
+#: about log K (0.7-1.8 nats measured on the tiny models; CaGeM's 0.63 once
+#: its initial weights changed, where the equality check had passed by luck)
+STRATIFIED = {n for n, c in tfmix.MODELS.items() if issubclass(c, MarginalMixtureVAE)} | {"cagem"}
 
 
 @pytest.mark.parametrize("name", sorted(tfmix.MODELS))
