@@ -24,6 +24,13 @@ MIN_SCALE = 1e-4
 SOFTPLUS_ON = ("scale", "variance")
 
 
+def check_softplus_on(softplus_on):
+    """`softplus_on` itself, or a ValueError naming the argument."""
+    if softplus_on not in SOFTPLUS_ON:
+        raise ValueError(f"`softplus_on` must be one of {SOFTPLUS_ON}, got {softplus_on!r}")
+    return softplus_on
+
+
 def positive_scale(raw, softplus_on="scale"):
     """The standard deviation a Gaussian head's raw output `raw` stands for.
 
@@ -37,11 +44,9 @@ def positive_scale(raw, softplus_on="scale"):
     Example:
     >>> positive_scale(tf.constant([0.0]), "variance")  # sqrt(log 2)  # doctest: +SKIP
     """
-    if softplus_on == "scale":
+    if check_softplus_on(softplus_on) == "scale":
         return tf.math.softplus(raw) + MIN_SCALE
-    if softplus_on == "variance":
-        return tf.sqrt(tf.math.softplus(raw) + MIN_SCALE ** 2)
-    raise ValueError(f"`softplus_on` must be one of {SOFTPLUS_ON}, got {softplus_on!r}")
+    return tf.sqrt(tf.math.softplus(raw) + MIN_SCALE ** 2)
 
 
 class LogitBernoulli(tfd.Bernoulli):

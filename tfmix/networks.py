@@ -9,7 +9,7 @@ import math
 import keras
 from keras import ops
 
-from tfmix.distributions import SOFTPLUS_ON, positive_scale
+from tfmix.distributions import check_softplus_on, positive_scale
 
 
 def _check_units(name, units):
@@ -171,10 +171,8 @@ class GaussianHead(keras.layers.Layer):
         super().__init__(**kwargs)
         if int(latent_dim) < 1:
             raise ValueError(f"`latent_dim` must be >= 1, got {latent_dim}")
-        if softplus_on not in SOFTPLUS_ON:
-            raise ValueError(f"`softplus_on` must be one of {SOFTPLUS_ON}, got {softplus_on!r}")
         self.latent_dim = int(latent_dim)
-        self.softplus_on = softplus_on
+        self.softplus_on = check_softplus_on(softplus_on)
         self.loc = head(self.latent_dim, name="loc")
         self.raw_scale = head(self.latent_dim, name="raw_scale")
 

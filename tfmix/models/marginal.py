@@ -99,10 +99,8 @@ class MarginalMixtureVAE(MixtureVAE):
             raise ValueError(f"`y_temperature` must be > 0, got {y_temperature}")
         if kl_estimator not in KL_ESTIMATORS:
             raise ValueError(f"`kl_estimator` must be one of {KL_ESTIMATORS}, got {kl_estimator!r}")
-        if softplus_on not in D.SOFTPLUS_ON:
-            raise ValueError(f"`softplus_on` must be one of {D.SOFTPLUS_ON}, got {softplus_on!r}")
         self.y_estimator, self.y_temperature = y_estimator, float(y_temperature)
-        self.kl_estimator, self.softplus_on = kl_estimator, softplus_on
+        self.kl_estimator, self.softplus_on = kl_estimator, D.check_softplus_on(softplus_on)
         super().__init__(**kwargs)
 
     def get_config(self):
