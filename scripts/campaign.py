@@ -345,6 +345,7 @@ def cmd_serve(args):
     """The queue itself (what `run` starts in the background)."""
     runs_dir, deadline = args.runs_dir, time.time() + 3600 * args.hours
     code = snapshot(runs_dir)
+    sys.path.insert(0, code)  # `runs_here` asks the snapshot's tfmix.hardware, installed or not
     logf = open(os.path.join(runs_dir, "campaign.log"), "a")
 
     def log(msg):
