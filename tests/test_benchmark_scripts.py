@@ -56,6 +56,32 @@ def test_default_configuration_is_what_tfmix_train_uses(bench):
     assert "CPU flags:" in bench.machine()
 
 
+def test_baseline_is_the_default_of_before_issue_18(bench):
+    """`baseline` undoes exactly issue 18's changes: Keras's unfused Adam,
+    TFP's Bernoulli and, for gmvae, one step per execution instead of 10
+    (catches a baseline that silently took a later default)."""
+    import keras
+
+    from tfmix import distributions as D
+    from tfmix.optimizers import FusedAdam
+
+    try:
+        for name, spe_before in (("gmvae", 1), ("m2", 1)):
+            base, _, base_settings = bench.build_model(name, "baseline")
+            default, _, default_settings = bench.build_model(name, "default")
+            assert base_settings["steps_per_execution"] == spe_before, name
+            assert default_settings == bench.default_config(name), name
+            assert {k: v for k, v in base_settings.items() if k != "steps_per_execution"} == \
+                {k: v for k, v in default_settings.items() if k != "steps_per_execution"}, name
+            assert not isinstance(base.optimizer, FusedAdam) and isinstance(default.optimizer, FusedAdam)
+        assert bench.default_config("gmvae")["steps_per_execution"] == 10
+        with bench.likelihood_of("baseline"):
+            assert type(D.bernoulli_likelihood(keras.ops.zeros((2, 3))).distribution) is D.tfd.Bernoulli
+        assert type(D.bernoulli_likelihood(keras.ops.zeros((2, 3))).distribution) is D.LogitBernoulli
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
 def test_profile_step_says_where_the_time_goes(bench):
     r = bench.profile_step("vae", "default", steps=3, top=50)
     phases = {name: ms for name, ms, _ in r["phases"]}
