@@ -68,6 +68,14 @@ M2_UNSUP = ["m2", "--dataset", "mnist", "--batch-size", "100", "--learning-rate"
 #: the gmvae_mnist recipe (Shu's protocol) as a tfmix train command line
 GMVAE_SHU = ["gmvae", "--dataset", "mnist", "--batch-size", "100", "--learning-rate", "1e-3", "--seed", "0",
              "--hidden-units", "512,512", "--latent-dim", "64", "--num-clusters", "10"]
+
+
+def seeded(command, seed):
+    """A `tfmix train` command line with its `--seed` value replaced."""
+    i = command.index("--seed")
+    return command[:i + 1] + [str(seed)] + command[i + 2:]
+
+
 #: Dilokthanakul et al.'s settings from `Nat-D/GMVAE` main.lua (Adam 1e-4, batch 50) on our MLP
 DILOK = ["dilokthanakul_gmvae", "--dataset", "mnist", "--batch-size", "50", "--learning-rate", "1e-4", "--seed", "0",
          "--num-clusters", "10"]
@@ -202,6 +210,14 @@ QUEUE = [
     # issue 19 item 2: the CaGeM presets (the fidelity fixes landed; cagem100 with the
     # per-batch weighting, section 10), 300 epochs
     {"run": "cagem100_mnist_seed0", "preset": "cagem100_mnist", "seed": 0, "epochs": 300},
+    # issue 17 / 19: Shu's initialisation of q(z|x,y) (above) gave seed 0 the best accuracy of
+    # the four seed-0/1/2 runs at Shu's epoch 100 (74.6% majority against 65.2-71.9%), one seed
+    # inside their spread; seeds 1 and 2 the same way, so that three seeds of each initialisation
+    # compare at Shu's epoch 100 (his logs' mean: 76.6%), before the CaGeM-0 preset takes the slot
+    {"run": "gmvae_concat_init_seed1", "train": seeded(GMVAE_SHU, 1) + ["--dtype-policy", "float32"],
+     "epochs": shu_epochs(100), "beside_shu": True},
+    {"run": "gmvae_concat_init_seed2", "train": seeded(GMVAE_SHU, 2) + ["--dtype-policy", "float32"],
+     "epochs": shu_epochs(100), "beside_shu": True},
     {"run": "cagem0_mnist_seed0", "preset": "cagem0_mnist", "seed": 0, "epochs": 300},
     {"run": "gmvae_fashion_mnist_seed0", "preset": "gmvae_fashion_mnist", "seed": 0, "epochs": shu_epochs(1000)},
     # measured in session 11, whose submission was refused (lost): the single-change InfoCatVAE

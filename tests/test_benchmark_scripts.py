@@ -399,6 +399,21 @@ def test_campaign_jobs_wait_for_their_cpu_flag_and_kind(monkeypatch):
         assert campaign.runs_here({"run": "any", "train": [], "epochs": 1})
 
 
+def test_campaign_seed_variants_differ_from_their_recipe_only_in_the_seed():
+    """`seeded` replaces the one `--seed` value; the initialisation check's
+    seeds 1 and 2 train seed 0's command otherwise unchanged, and every run
+    name in the queue is unique (a repeated name would resume another run)."""
+    campaign = _script("campaign")
+    assert campaign.seeded(["gmvae", "--seed", "0", "--epochs", "3"], 2) == ["gmvae", "--seed", "2", "--epochs", "3"]
+    jobs = {job["run"]: job for job in campaign.QUEUE}
+    assert len(jobs) == len(campaign.QUEUE)
+    base = jobs["gmvae_concat_init_seed0"]["train"]
+    for seed in (1, 2):
+        train = jobs[f"gmvae_concat_init_seed{seed}"]["train"]
+        assert train == campaign.seeded(base, seed) and train != base
+        assert jobs[f"gmvae_concat_init_seed{seed}"]["epochs"] == jobs["gmvae_concat_init_seed0"]["epochs"]
+
+
 def test_campaign_trainings_take_sigint_even_when_the_queue_ignores_it():
     """`stop` interrupts each training with SIGINT; a queue started in the
     background of a script ignores SIGINT, and without `interruptible` its
