@@ -143,6 +143,7 @@ def test_published_presets_match_their_manifests_and_have_hub_front_matter(name)
     assert set(files) == on_disk  # every file listed, nothing unlisted
     readme = open(os.path.join(entry, "README.md")).read()
     assert readme.startswith("---\n")
+    assert readme == publish.render_card(presets.card(name))  # rendered from card.json as the code renders it now
     import yaml
 
     meta = yaml.safe_load(readme.split("---\n")[1])  # the Hugging Face front matter
@@ -153,3 +154,26 @@ def test_published_presets_match_their_manifests_and_have_hub_front_matter(name)
     for key, (_, label) in publish.HF_METRICS.items():
         if key in card["metrics"]:
             assert shown[label] == pytest.approx(card["metrics"][key], rel=1e-5)  # the card's measured value
+
+
+def test_cards_list_the_departures_from_the_reference_code():
+    """A card lists where its model departs from the authors' code, and a
+    setting that follows the authors drops its sentence (catches a list that
+    ignores the hyperparameters, or a card that omits it)."""
+    from tfmix.models import GMVAE, InfoCatVAE, NVAE
+
+    gmvae = GMVAE.reference_departures({"num_clusters": 10, "latent_dim": 64, "batch_size": 100})
+    shu = GMVAE.reference_departures({"softplus_on": "variance", "kl_estimator": "sample", "batch_size": 50})
+    assert any("standard deviations" in d for d in gmvae) and not any("standard deviations" in d for d in shu)
+    assert any("closed form" in d for d in gmvae) and not any("closed form" in d for d in shu)
+    assert "`batch_size` 50; his 100" in shu and not any("batch_size" in d for d in gmvae)
+    ours = {"info_sampling": "relaxed", "info_weight": 1.0, "dropout": 0.0, "binarize": "dynamic"}
+    theirs = {"info_sampling": "stratified", "info_weight": 100 / 128, "dropout": 0.25, "binarize": "none",
+              "y_estimator": "soft", "kl_weight": 10.0, "hidden_units": [400]}
+    assert len(InfoCatVAE.reference_departures(ours)) == len(InfoCatVAE.reference_departures(theirs)) + 5
+    assert "`hidden_units` [512]; theirs [400]" in InfoCatVAE.reference_departures({**theirs, "hidden_units": [512]})
+    assert NVAE.reference_departures({}) is None
+    card = presets.card("infocatvae_fashion_mnist")
+    readme = publish.render_card(card)
+    assert "## Departures from the reference code" in readme and "Gumbel-softmax codes" in readme
+    assert "## Departures" not in publish.render_card(presets.card("nvae_mnist"))

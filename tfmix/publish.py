@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from tfmix import evaluation, export, plots, preset_utils, presets, runs
+from tfmix.models import get_model_class
 from tfmix import data as tdata
 from tfmix.utils import atomic_directory, atomic_path, atomic_write_json, read_json
 
@@ -170,6 +171,12 @@ def render_card(card):
                          if card.get("generation_command") else ".")]
     if card.get("notes"):
         lines += ["", "## Notes", "", card["notes"]]
+    departures = get_model_class(card["model"]).reference_departures(card["hyperparameters"])
+    if departures:
+        lines += ["", "## Departures from the reference code", "",
+                  "Where this model, with the hyperparameters above, differs from the authors' code "
+                  "(BENCHMARKS.md section 10 measures most of them):", ""]
+        lines += [f"- {d}" for d in departures]
     lines += ["", "## Signatures (method `tensorflow/serving/predict`)", "", "| signature | inputs | outputs |", "|---|---|---|"]
     for name, sig in card["signatures"].items():
         ins = ", ".join(f"`{k}` {v}" for k, v in sig["inputs"].items())

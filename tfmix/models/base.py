@@ -92,6 +92,28 @@ class MixtureVAE(keras.Model):
     default_jit_compile = False
     default_steps_per_execution = 1
 
+    @staticmethod
+    def setting_departures(hyperparameters, reference, whose="theirs"):
+        """One sentence per setting of `reference` ({name: the reference
+        code's value}) that `hyperparameters` sets differently (for
+        `reference_departures`).
+
+        Example:
+        >>> MixtureVAE.setting_departures({"batch_size": 50, "latent_dim": 64},
+        ...                               {"batch_size": 100, "latent_dim": 64}, "his")
+        ['`batch_size` 50; his 100']
+        """
+        return [f"`{key}` {hyperparameters[key]}; {whose} {value}" for key, value in reference.items()
+                if key in hyperparameters and np.ravel(hyperparameters[key]).tolist() != np.ravel(value).tolist()]
+
+    @classmethod
+    def reference_departures(cls, hyperparameters):
+        """Where a model with these hyperparameters (a preset card's, or
+        `get_config()` plus the training settings) departs from its
+        reference code, one sentence each; `None` where no reference list
+        is kept. Published cards print the list (`tfmix.publish`)."""
+        return None
+
     def __init__(
         self,
         input_shape=(28, 28, 1),

@@ -63,7 +63,8 @@ Where the authors' code (`edouardpineau/infoCatVAE` `main.py`, `utils.py`,
   `training=self.training`); evaluation here is deterministic.
 
 BENCHMARKS.md section 10 has the ones measured so far, each against the
-`infocatvae_mnist` recipe.
+`infocatvae_mnist` recipe. `CatVAE.reference_departures` lists them for a
+given set of hyperparameters (each published card prints the list).
 """
 
 import keras
@@ -205,6 +206,34 @@ class CatVAE(MarginalMixtureVAE):
             terms["loss"] = terms["reconstruction"] + self.kl_weight * (terms["kl_z"] + terms["kl_y"])
         return terms
 
+    @classmethod
+    def reference_departures(cls, hyperparameters):
+        """Where a model with these hyperparameters departs from the authors'
+        code (`edouardpineau/infoCatVAE`), one sentence each (module docstring).
+
+        Example:
+        >>> CatVAE.reference_departures({"kl_weight": 10.0, "dropout": 0.25, "binarize": "none",
+        ...                               "y_estimator": "soft"})  # doctest: +ELLIPSIS
+        ['evaluation is deterministic...']
+        """
+        hp, out = dict(hyperparameters), []
+        if hp.get("y_estimator", "exact") != "soft":
+            out.append("reconstruction: the exact expectation over c (K decoder passes); the authors' code feeds "
+                       "q(c|x) to q(z|x, .) in place of a one-hot c and decodes one z (`y_estimator=\"soft\"`)")
+        if float(hp.get("kl_weight", 1.0)) not in (1.0, 10.0):
+            out.append(f"weight {float(hp['kl_weight']):g} on the KL and entropy terms; theirs is 10 in one commit "
+                       "and 1 in the others")
+        if float(hp.get("dropout", 0.0)) != 0.25:
+            out.append(f"dropout {float(hp.get('dropout', 0.0)):g}; theirs drops 25% of the encoder's and the "
+                       "decoder's hidden units (`dropout=0.25`)")
+        out.append("evaluation is deterministic; their dropout stays on at test time (`F.dropout` without "
+                   "`training=self.training`)")
+        if hp.get("binarize", "dynamic") != "none":
+            out.append("trained on dynamically binarised images; theirs on grey levels with the same Bernoulli "
+                       "cross-entropy (`--binarize none`)")
+        return out + cls.setting_departures(hp, {"num_clusters": 10, "delta": 2, "prior_scale": 2.0,
+                                                 "hidden_units": [400], "learning_rate": 1e-3, "batch_size": 128})
+
     def get_config(self):
         config = super().get_config()
         config.pop("latent_dim")
@@ -278,6 +307,24 @@ class InfoCatVAE(CatVAE):
         terms["info"] = tf.fill(tf.shape(terms["neg_elbo"]), info)
         terms["loss"] = terms.get("loss", terms["neg_elbo"]) + self.info_weight * info
         return terms
+
+    @classmethod
+    def reference_departures(cls, hyperparameters):
+        """CatVAE's departures, and the information term's (module docstring)."""
+        hp, out = dict(hyperparameters), super().reference_departures(hyperparameters)
+        if hp.get("info_sampling", "stratified") == "relaxed":
+            out.append(f"information term on Gumbel-softmax codes (temperature {float(hp.get('temperature', 0.5)):g}) "
+                       "with a soft cross-entropy (`info_sampling=\"relaxed\"`); theirs draws z ~ N(mu_c, I) for "
+                       "every category c and uses the hard cross-entropy")
+        weight = float(hp.get("info_weight", 100 / 128))
+        if abs(weight - 100 / 128) > 1e-9:
+            out.append(f"information weight {weight:g} per image; theirs is 100 on the mean cross-entropy beside "
+                       "a loss summed over batches of 128 images, 100 / 128 = 0.78 per image")
+        if int(hp.get("info_samples", 100)) != 100:
+            out.append(f"{int(hp['info_samples'])} generated samples per step; theirs 10 per category, 100")
+        out.append("the information term is -log q(c|x~); theirs applies `F.cross_entropy` to the probabilities "
+                   "q(c|x~) (a softmax of a softmax, at least 1.46 nats for K = 10)")
+        return out
 
     def get_config(self):
         config = super().get_config()

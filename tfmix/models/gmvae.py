@@ -31,6 +31,32 @@ class GMVAE(MarginalMixtureVAE):
     # more (BENCHMARKS.md section 11); the same updates
     default_steps_per_execution = 10
 
+    @classmethod
+    def reference_departures(cls, hyperparameters):
+        """Where a GMVAE with these hyperparameters departs from Rui Shu's
+        code (`RuiShu/vae-clustering` `gmvae.py`, `shared_subgraphs.py`;
+        BENCHMARKS.md section 10 measures the first three), one sentence each.
+
+        Example:
+        >>> GMVAE.reference_departures({"softplus_on": "variance", "kl_estimator": "sample"})[0]
+        'p(z|y) is a table of K means and scales; his is a dense layer on the one-hot y with a bias'
+        """
+        hp = dict(hyperparameters)
+        out = ["p(z|y) is a table of K means and scales; his is a dense layer on the one-hot y with a bias"]
+        if hp.get("softplus_on", "scale") != "variance":
+            out.append("the softplus outputs of q(z|x,y) and p(z|y) are standard deviations; his are variances "
+                       "(`softplus_on=\"variance\"`)")
+        if hp.get("kl_estimator", "analytic") != "sample":
+            out.append("KL(q(z|x,y) || p(z|y)) is computed in closed form; his is the one-sample log-ratio at the "
+                       "decoded z (`kl_estimator=\"sample\"`)")
+        if hp.get("y_estimator", "exact") != "exact":
+            out.append(f"y is sampled (`y_estimator={hp['y_estimator']!r}`); he sums over y exactly")
+        out.append("an epoch is one pass over the 60,000 training images of tfds; his (MNIST) is 500 steps of "
+                   "100 images drawn from the 55,000 of TensorFlow's old MNIST reader (his epoch e is our 5e/6)")
+        out.append("Adam's epsilon is Keras's 1e-7; his TF1 Adam's is 1e-8")
+        return out + cls.setting_departures(hp, {"num_clusters": 10, "latent_dim": 64, "hidden_units": [512, 512],
+                                                 "learning_rate": 1e-3, "batch_size": 100}, "his")
+
     def build_generative(self):
         K, Dz = self.num_clusters, self.latent_dim
         self.prior_loc = self.add_weight(
