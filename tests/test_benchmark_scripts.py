@@ -414,6 +414,20 @@ def test_campaign_seed_variants_differ_from_their_recipe_only_in_the_seed():
         assert jobs[f"gmvae_concat_init_seed{seed}"]["epochs"] == jobs["gmvae_concat_init_seed0"]["epochs"]
 
 
+def test_campaign_maaloe_weighting_scales_the_cross_entropy_by_beta_n_over_n_labelled():
+    """Maaloe et al.'s weighting: per-batch ELBO means and 0.1 N / N_l on the
+    labelled cross-entropy (60 / 120 / 300 for 100 / 50 / 20 of 60,000)."""
+    campaign = _script("campaign")
+    for labels, weight in ((100, "60"), (50, "120"), (20, "300")):
+        args = campaign.maaloe_weighting(labels)
+        assert args[args.index("--classification-weight") + 1] == weight
+        assert args[args.index("--labels") + 1] == str(labels) and "labelled_fraction=1" in args
+        job = {j["run"]: j for j in campaign.QUEUE}[f"cagem{labels}_maaloe"]
+        assert job["train"][:len(campaign.CAGEM)] == campaign.CAGEM and job["train"][len(campaign.CAGEM):] == args
+    names = [j["run"] for j in campaign.QUEUE]
+    assert names.index("cagem50_maaloe") < names.index("cagem100_mnist_seed0")  # the check before the preset
+
+
 def test_campaign_trainings_take_sigint_even_when_the_queue_ignores_it():
     """`stop` interrupts each training with SIGINT; a queue started in the
     background of a script ignores SIGINT, and without `interruptible` its
