@@ -10,7 +10,7 @@ import argparse
 import os
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("preset")
     where = p.add_mutually_exclusive_group(required=True)
@@ -21,7 +21,7 @@ def main():
     p.add_argument("--threads", type=int, default=0, help="TF threads (0: all cores)")
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
                    help="stop after the epoch that ends past this many minutes (rerun to go on)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     from tfmix import presets
 
@@ -39,7 +39,7 @@ def main():
         batch_size=recipe["batch_size"], seed=seed, learning_rate=recipe["learning_rate"],
         model_kwargs=recipe["model_kwargs"], num_labels=recipe.get("num_labels", 0),
         patience=recipe.get("patience"), clip_norm=recipe.get("clip_norm"),
-        warmup_epochs=recipe.get("warmup_epochs", 0),
+        warmup_epochs=recipe.get("warmup_epochs", 0), weighting=recipe.get("weighting", "kingma"),
     )
     run_dir = args.run_dir or os.path.join(args.runs_dir, f"{args.preset}_seed{seed}")
     runs.train(config, run_dir, verbose=2, time_limit=args.time_limit)

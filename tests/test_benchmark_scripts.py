@@ -422,10 +422,26 @@ def test_campaign_maaloe_weighting_scales_the_cross_entropy_by_beta_n_over_n_lab
         args = campaign.maaloe_weighting(labels)
         assert args[args.index("--classification-weight") + 1] == weight
         assert args[args.index("--labels") + 1] == str(labels) and "labelled_fraction=1" in args
-        job = {j["run"]: j for j in campaign.QUEUE}[f"cagem{labels}_maaloe"]
-        assert job["train"][:len(campaign.CAGEM)] == campaign.CAGEM and job["train"][len(campaign.CAGEM):] == args
-    names = [j["run"] for j in campaign.QUEUE]
-    assert names.index("cagem50_maaloe") < names.index("cagem100_mnist_seed0")  # the check before the preset
+    jobs = {j["run"]: j for j in campaign.QUEUE}
+    for labels in (20, 50):
+        train = jobs[f"cagem{labels}_maaloe"]["train"]
+        assert train[:len(campaign.CAGEM)] == campaign.CAGEM and train[len(campaign.CAGEM):] == \
+            campaign.maaloe_weighting(labels)
+    assert jobs["cagem100_mnist_seed0"]["preset"] == "cagem100_mnist"  # the recipe's weighting: test below
+
+
+@pytest.mark.mnist_data
+def test_train_zoo_takes_the_recipes_weighting(tmp_path, monkeypatch):
+    """The cagem100_mnist recipe trains with Maaloe et al.'s weighting
+    (cross-entropy x 0.1 N / N_l = 60, labelled mean x 1)."""
+    from tfmix import runs
+
+    seen = {}
+    monkeypatch.setattr(runs, "train", lambda config, run_dir, **kw: seen.setdefault("config", config))
+    _script("train_zoo").main(["cagem100_mnist", "--epochs", "1", "--run-dir", str(tmp_path / "r")])
+    kwargs = seen["config"]["model_kwargs"]
+    assert (kwargs["labelled_fraction"], kwargs["classification_weight"]) == (1.0, 60.0)
+    assert seen["config"]["num_labels"] == 100 and seen["config"]["warmup_epochs"] == 10
 
 
 def test_campaign_trainings_take_sigint_even_when_the_queue_ignores_it():

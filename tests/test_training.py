@@ -175,3 +175,33 @@ def test_semi_supervised_runs_default_to_j_alpha():
                               model_kwargs={"labelled_fraction": 1.0, "classification_weight": 1.0})
     assert old["model_kwargs"] == {"labelled_fraction": 1.0, "classification_weight": 1.0}
     assert runs.run_config("nvae", "mnist", epochs=1, batch_size=100, seed=0, num_labels="all")["model_kwargs"] == {}
+
+
+@pytest.mark.mnist_data
+def test_semi_supervised_weightings_set_the_labelled_terms():
+    """`weighting`: Maaloe et al.'s code scales J^alpha's labelled terms by
+    N / N_l (cross-entropy 0.1 N / N_l beside a labelled ELBO of weight 1);
+    named model arguments still win; an unknown name is refused; the CLI
+    offers exactly these names."""
+    import argparse
+
+    from tfmix import cli, runs
+
+    def kwargs(labels, **kw):
+        return runs.run_config("cagem", "mnist", epochs=1, batch_size=100, seed=0, num_labels=labels,
+                               **kw)["model_kwargs"]
+
+    assert kwargs(100, weighting="maaloe") == {"labelled_fraction": 1.0, "classification_weight": 60.0}
+    assert kwargs(20, weighting="maaloe")["classification_weight"] == 300.0
+    assert kwargs(20, weighting="maaloe", limit=1000)["classification_weight"] == 5.0  # N = 1000 images
+    assert kwargs(100, weighting="per_batch") == {"labelled_fraction": 1.0, "classification_weight": 1.0}
+    assert kwargs(100) == kwargs(100, weighting="kingma") == {"labelled_fraction": 100 / 60000,
+                                                              "classification_weight": 0.1}
+    assert kwargs(100, weighting="maaloe", model_kwargs={"classification_weight": 2.0}) == {
+        "labelled_fraction": 1.0, "classification_weight": 2.0}
+    with pytest.raises(ValueError, match="`weighting` must be one of kingma, maaloe, per_batch, got 'kingmaa'"):
+        kwargs(100, weighting="kingmaa")
+    subparsers = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    train = subparsers.choices["train"]
+    assert list(next(a for a in train._actions if a.dest == "weighting").choices) == list(runs.WEIGHTINGS)
+    assert train.parse_args(["m2", "--out", "r", "--weighting", "maaloe"]).weighting == "maaloe"

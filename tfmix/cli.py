@@ -93,7 +93,7 @@ def cmd_train(args):
         binarize=args.binarize, limit=args.limit, model_kwargs=_model_kwargs(args),
         strategy=args.strategy, validation=args.validation, patience=args.patience,
         jit_compile=args.jit_compile, clip_norm=args.clip_norm, dtype_policy=args.dtype_policy,
-        warmup_epochs=args.warmup_epochs,
+        warmup_epochs=args.warmup_epochs, weighting=args.weighting,
     )
     try:
         runs.build_model(config)  # validates the model arguments early
@@ -327,6 +327,10 @@ def build_parser():
     t.add_argument("--latent-dim", type=_positive_int)
     t.add_argument("--hidden-units", type=_int_list, help="e.g. 512,512")
     t.add_argument("--classification-weight", type=float)
+    t.add_argument("--weighting", choices=["kingma", "maaloe", "per_batch"], default="kingma",
+                   help="with --labels N: Kingma et al.'s J^alpha (default), Maaloe et al.'s code (the labelled "
+                        "terms x N / N_labelled) or the batch means with weight 1 (tfmix.runs.WEIGHTINGS); "
+                        "--classification-weight and --param labelled_fraction=... override it")
     t.add_argument("--param", action="append", help="other model argument NAME=VALUE (JSON value)")
     t.add_argument("--strategy", choices=["default", "mirrored", "multiworker"], default="default",
                    help="tf.distribute strategy; multiworker reads TF_CONFIG (run the same command on every worker)")

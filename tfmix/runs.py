@@ -51,6 +51,20 @@ LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False, "clip_
 #: Kingma et al.'s alpha = 0.1 N, with the objective divided by N: the
 #: weight of the mean classification term of semi-supervised runs
 KINGMA_ALPHA = 0.1
+#: How a semi-supervised run weighs its terms, as (labelled_fraction,
+#: classification_weight) from N_l labels among N training images (the
+#: models' arguments; BENCHMARKS.md section 10):
+#: - "kingma": J^alpha divided by N (`dpkingma/nips14-ssl`): each ELBO once
+#:   per epoch, 0.1 x the mean labelled cross-entropy;
+#: - "maaloe": Maaloe et al.'s code (`larsmaaloee/auxiliary-deep-generative-models`
+#:   `models/sdgmssl.py`): the two batch means equally, the mean labelled
+#:   cross-entropy x 0.1 N / N_l (J^alpha with its labelled terms x N / N_l);
+#: - "per_batch": the two batch means and the cross-entropy, weight 1 each.
+WEIGHTINGS = {
+    "kingma": lambda n_labels, n: (min(1.0, n_labels / n), KINGMA_ALPHA),
+    "maaloe": lambda n_labels, n: (1.0, KINGMA_ALPHA * n / n_labels),
+    "per_batch": lambda n_labels, n: (1.0, 1.0),
+}
 
 
 def check_num_labels(num_labels):
@@ -71,7 +85,7 @@ def check_num_labels(num_labels):
 def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
                num_labels=0, binarize=None, limit=None, model_kwargs=None,
                strategy="default", validation=None, patience=None, jit_compile=None,
-               clip_norm=None, dtype_policy="auto", warmup_epochs=0):
+               clip_norm=None, dtype_policy="auto", warmup_epochs=0, weighting="kingma"):
     """The `run.json` of a run (validated).
 
     `validation`: the split monitored every epoch (default: the dataset's
@@ -92,10 +106,11 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     started with, whichever CPU resumes it);
     `warmup_epochs`: KL warm-up over that many epochs (models with
     `supports_warmup`, e.g. CaGeM; 0: none). A semi-supervised run
-    (`num_labels` = N_l > 0) trains on Kingma et al.'s J^alpha by default:
-    `model_kwargs` gets `labelled_fraction` = N_l / N and
-    `classification_weight` = 0.1 unless it names them (1 and 1 give the
-    earlier per-batch weighting).
+    (`num_labels` = N_l > 0) sets `labelled_fraction` and
+    `classification_weight` in `model_kwargs` from `weighting` unless
+    `model_kwargs` names them: "kingma" (the default, Kingma et al.'s
+    J^alpha: N_l / N and 0.1), "maaloe" (Maaloe et al.'s code: 1 and
+    0.1 N / N_l) or "per_batch" (1 and 1); see `WEIGHTINGS`.
     """
     model_class = get_model_class(model)
     tdata.check_dataset(dataset)
@@ -122,6 +137,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         raise ValueError(f"`warmup_epochs` must be >= 0, got {warmup_epochs}")
     if int(warmup_epochs) and not getattr(model_class, "supports_warmup", False):
         raise ValueError(f"model {model!r} has no KL warm-up (`warmup_epochs` must be 0)")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"`weighting` must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     if jit_compile is None:  # the model's measured fastest; XLA only on one device
@@ -133,12 +150,11 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         )
     model_kwargs = dict(model_kwargs or {})
     if isinstance(num_labels, int) and num_labels:
-        # Kingma et al.'s J^alpha unless told otherwise: every labelled and
-        # every unlabelled ELBO once per epoch, alpha = 0.1 N
         n = tdata.split_size(dataset, "train")
         n = n if limit is None else min(int(limit), n)
-        model_kwargs.setdefault("labelled_fraction", min(1.0, num_labels / n))
-        model_kwargs.setdefault("classification_weight", KINGMA_ALPHA)
+        labelled_fraction, classification_weight = WEIGHTINGS[weighting](num_labels, n)
+        model_kwargs.setdefault("labelled_fraction", labelled_fraction)
+        model_kwargs.setdefault("classification_weight", classification_weight)
     return {
         "model": model,
         "dataset": dataset,
