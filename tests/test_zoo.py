@@ -173,6 +173,13 @@ def test_cards_list_the_departures_from_the_reference_code():
     assert len(InfoCatVAE.reference_departures(ours)) == len(InfoCatVAE.reference_departures(theirs)) + 5
     assert "`hidden_units` [512]; theirs [400]" in InfoCatVAE.reference_departures({**theirs, "hidden_units": [512]})
     assert NVAE.reference_departures({}) is None
+    import tfmix
+    from tfmix.models import CaGeM, get_model_class
+
+    for name in tfmix.MODELS:  # a class that lists departures names the code it departs from
+        cls = get_model_class(name)
+        assert (cls.reference_departures({}) is None) == (cls.reference_code is None), name
+    assert len(CaGeM.reference_departures({"labelled": True})) == len(CaGeM.reference_departures({})) + 1
     card = presets.card("infocatvae_fashion_mnist")
     readme = publish.render_card(card)
     assert "## Departures from the reference code" in readme and "Gumbel-softmax codes" in readme

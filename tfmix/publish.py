@@ -171,10 +171,11 @@ def render_card(card):
                          if card.get("generation_command") else ".")]
     if card.get("notes"):
         lines += ["", "## Notes", "", card["notes"]]
-    departures = get_model_class(card["model"]).reference_departures(card["hyperparameters"])
+    model_class = get_model_class(card["model"])
+    departures = model_class.reference_departures(card["hyperparameters"])
     if departures:
         lines += ["", "## Departures from the reference code", "",
-                  "Where this model, with the hyperparameters above, differs from the authors' code "
+                  f"Where this model, with the hyperparameters above, differs from {model_class.reference_code} "
                   "(BENCHMARKS.md section 10 measures most of them):", ""]
         lines += [f"- {d}" for d in departures]
     lines += ["", "## Signatures (method `tensorflow/serving/predict`)", "", "| signature | inputs | outputs |", "|---|---|---|"]

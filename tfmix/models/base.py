@@ -92,6 +92,9 @@ class MixtureVAE(keras.Model):
     default_jit_compile = False
     default_steps_per_execution = 1
 
+    #: The public code `reference_departures` compares with (Markdown).
+    reference_code = None
+
     @staticmethod
     def setting_departures(hyperparameters, reference, whose="theirs"):
         """One sentence per setting of `reference` ({name: the reference

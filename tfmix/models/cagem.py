@@ -245,6 +245,32 @@ class CaGeM(MixtureVAE):
         log_w = tf.reduce_logsumexp(log_w_y, -1) - tf.reshape(qz1.log_prob(z1), [-1])
         return tf.transpose(tf.reshape(log_w, [S, B]))
 
+    reference_code = ("Maaloe et al.'s code for their earlier semi-supervised model, the nearest public code "
+                      "to CaGeM's (`larsmaaloee/auxiliary-deep-generative-models` `models/sdgmssl.py`, "
+                      "`run_mnist.py`)")
+
+    @classmethod
+    def reference_departures(cls, hyperparameters):
+        """Where CaGeM's training with these hyperparameters departs from the
+        training code of its first author's earlier model (no CaGeM code is
+        public; BENCHMARKS.md section 10), one sentence each.
+
+        Example:
+        >>> CaGeM.reference_departures({"labelled": True, "labelled_fraction": 1.0,
+        ...                             "classification_weight": 1.0})[0]  # doctest: +ELLIPSIS
+        'the labelled batch mean ELBO has weight 1 beside the unlabelled one...'
+        """
+        hp, out = dict(hyperparameters), []
+        if hp.get("labelled"):
+            out.append(f"the labelled batch mean ELBO has weight {float(hp.get('labelled_fraction', 1.0)):g} beside "
+                       f"the unlabelled one and the mean labelled cross-entropy "
+                       f"{float(hp.get('classification_weight', 1.0)):g}; theirs 1 and 0.1 N / N_l "
+                       "(60 for 100 labels of 60,000; `tfmix train --weighting maaloe`)")
+        out.append("no N(0, 1) prior on the weights, no gradient clipping (theirs: global norm 5, then each "
+                   "entry to [-1, 1]) and no learning-rate annealing (theirs: x 0.75 every 200 epochs, down "
+                   "to 3e-5)")
+        return out
+
     def get_config(self):
         config = super().get_config()
         config.update(top_latent_dim=self.top_latent_dim)

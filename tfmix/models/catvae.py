@@ -206,6 +206,9 @@ class CatVAE(MarginalMixtureVAE):
             terms["loss"] = terms["reconstruction"] + self.kl_weight * (terms["kl_z"] + terms["kl_y"])
         return terms
 
+    reference_code = ("the authors' code (`edouardpineau/infoCatVAE` `main.py`, `utils.py`, `infoCatVAE.py`, "
+                      "`train_test_functions.py`)")
+
     @classmethod
     def reference_departures(cls, hyperparameters):
         """Where a model with these hyperparameters departs from the authors'

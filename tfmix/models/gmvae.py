@@ -31,6 +31,8 @@ class GMVAE(MarginalMixtureVAE):
     # more (BENCHMARKS.md section 11); the same updates
     default_steps_per_execution = 10
 
+    reference_code = "Rui Shu's code (`RuiShu/vae-clustering` `gmvae.py`, `shared_subgraphs.py`)"
+
     @classmethod
     def reference_departures(cls, hyperparameters):
         """Where a GMVAE with these hyperparameters departs from Rui Shu's
