@@ -76,13 +76,11 @@ def seeded(command, seed):
     return command[:i + 1] + [str(seed)] + command[i + 2:]
 
 
-def maaloe_weighting(num_labels, n=60000, beta=0.1):
-    """`tfmix train` arguments for the semi-supervised weighting of Maaloe et
-    al.'s code (`larsmaaloee/auxiliary-deep-generative-models`
-    `models/sdgmssl.py`): the labelled and unlabelled batch means weighted
-    equally, the mean labelled cross-entropy by beta N / N_l."""
-    return ["--labels", str(num_labels), "--warmup-epochs", "10", "--param", "labelled_fraction=1",
-            "--classification-weight", f"{beta * n / num_labels:g}"]
+def maaloe_weighting(num_labels):
+    """`tfmix train` arguments for a CaGeM run with `num_labels` labels and
+    the semi-supervised weighting of Maaloe et al.'s code
+    (`tfmix.runs.WEIGHTINGS["maaloe"]`)."""
+    return ["--labels", str(num_labels), "--warmup-epochs", "10", "--weighting", "maaloe"]
 
 
 #: Dilokthanakul et al.'s settings from `Nat-D/GMVAE` main.lua (Adam 1e-4, batch 50) on our MLP

@@ -417,11 +417,14 @@ def test_campaign_seed_variants_differ_from_their_recipe_only_in_the_seed():
 def test_campaign_maaloe_weighting_scales_the_cross_entropy_by_beta_n_over_n_labelled():
     """Maaloe et al.'s weighting: per-batch ELBO means and 0.1 N / N_l on the
     labelled cross-entropy (60 / 120 / 300 for 100 / 50 / 20 of 60,000)."""
+    from tfmix import cli, runs
+
     campaign = _script("campaign")
-    for labels, weight in ((100, "60"), (50, "120"), (20, "300")):
-        args = campaign.maaloe_weighting(labels)
-        assert args[args.index("--classification-weight") + 1] == weight
-        assert args[args.index("--labels") + 1] == str(labels) and "labelled_fraction=1" in args
+    for labels, weight in ((100, 60.0), (50, 120.0), (20, 300.0)):
+        args = cli.build_parser().parse_args(["train", *campaign.CAGEM, *campaign.maaloe_weighting(labels),
+                                              "--out", "r"])
+        assert (args.labels, args.weighting, args.warmup_epochs) == (str(labels), "maaloe", 10)
+        assert runs.WEIGHTINGS[args.weighting](labels, 60000) == (1.0, weight)
     jobs = {j["run"]: j for j in campaign.QUEUE}
     for labels in (20, 50):
         train = jobs[f"cagem{labels}_maaloe"]["train"]
