@@ -117,3 +117,30 @@ def test_each_training_term_of_shus_form(name, binary_images):
             "kl_z": norm.logpdf(z, loc[b, y], scale[b, y]).sum(-1) - norm.logpdf(z, p_loc[y], p_scale[y]).sum(-1),
             "kl_y": log_qy[b, y] - np.log(1.0 / K),
         }, b)
+
+
+def test_gmvae_prior_bias_is_a_dense_layer_on_the_one_hot_y():
+    """`prior_bias=True`: p(z|y)'s mean and raw scale are W y + b, as Shu's
+    dense layer on the one-hot y computes them, for one-hot and soft y and
+    for the K components at once; b starts at zero, so the prior starts as
+    the table's (catches a bias left out of either parameter or of one of
+    the two paths of `prior_z`, and a config that drops the option)."""
+    model = tiny_model("gmvae", prior_bias=True)
+    assert not model.prior_loc_bias.numpy().any() and not model.prior_raw_scale_bias.numpy().any()
+    rng = np.random.default_rng(0)
+    b_loc = rng.normal(size=model.prior_loc_bias.shape).astype("float32")
+    b_raw = rng.normal(size=model.prior_raw_scale_bias.shape).astype("float32")
+    model.prior_loc_bias.assign(b_loc)
+    model.prior_raw_scale_bias.assign(b_raw)
+    W_loc, W_raw = model.prior_loc.numpy(), model.prior_raw_scale.numpy()
+    K = W_loc.shape[0]
+    y = np.concatenate([np.eye(K), rng.dirichlet(np.ones(K), size=2)]).astype("float32")
+    for prior, onehot in ((model.prior_z(tf.constant(y)), y), (model.prior_z(), np.eye(K, dtype="float32"))):
+        np.testing.assert_allclose(prior.mean().numpy(), onehot @ W_loc + b_loc, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(prior.stddev().numpy(), np.log1p(np.exp(onehot @ W_raw + b_raw)) + D.MIN_SCALE,
+                                   rtol=1e-5)
+    clone = type(model).from_config(model.get_config())
+    assert clone.prior_bias is True and tiny_model("gmvae").prior_bias is False
+    assert len(model.trainable_weights) == len(tiny_model("gmvae").trainable_weights) + 2
+    with pytest.raises(ValueError, match="prior_bias"):
+        tiny_model("gmvae", prior_bias="yes")
