@@ -236,6 +236,11 @@ QUEUE = [
     {"run": "cagem50_maaloe", "train": CAGEM + maaloe_weighting(50), "epochs": 30},
     {"run": "gmvae_concat_init_seed2", "train": seeded(GMVAE_SHU, 2) + ["--dtype-policy", "float32"],
      "epochs": shu_epochs(100), "beside_shu": True},
+    # issue 17 / 19: Shu's p(z|y) is a dense layer on the one-hot y with a bias (`prior_bias=True`);
+    # the same seed, data and initial weights as gmvae_concat_init_seed0 (the zero biases draw
+    # nothing), to Shu's epoch 100, so that the two runs differ only in the bias
+    {"run": "gmvae_prior_bias_seed0", "train": GMVAE_SHU + ["--dtype-policy", "float32", "--param", "prior_bias=true"],
+     "epochs": shu_epochs(100), "beside_shu": True},
     # the preset after the 30-epoch CaGeM-20 / -50 and the 84-epoch GMVAE
     # initialisation measurements (issue 17 first; in session 20 their finished runs keep only logs, while
     # saving this run's weights again would cost about 100 MB of a stop's 256 MB of diffs)
