@@ -226,6 +226,29 @@ QUEUE = [
     # the new weighting for the 30 epochs of section 8's per-batch runs (41.9% / 53.3% test error)
     {"run": "cagem100_perbatch_seed0", "train": CAGEM + ["--labels", "100", "--warmup-epochs", "10",
                                                          "--weighting", "per_batch"], "epochs": 4},
+    # issue 17 / 19: in Shu's seven logs the entropy of q(y|x) on the test images is 1.19-1.67 nats
+    # after his first epoch and 0.56-1.46 after his fifth; in every gmvae_mnist run here it is
+    # 0.55-0.78 after our first (60,000 images) and 0.33-0.39 after our fourth: q(y|x) commits about
+    # twice as fast (`campaign.py report`, last table). Four epochs (Shu's 4.8) of each of his
+    # parameterisation's parts, alone and together, from the gmvae_concat_init_seed0 recipe (its
+    # first four epochs are the default's row), to find which of them slows the commitment
+    {"run": "gmvae_entropy_variance", "train": GMVAE_SHU + ["--dtype-policy", "float32", "--param",
+                                                            'softplus_on="variance"'],
+     "epochs": 4, "entropy_probe": True},
+    {"run": "gmvae_entropy_sample_kl", "train": GMVAE_SHU + ["--dtype-policy", "float32", "--param",
+                                                             'kl_estimator="sample"'],
+     "epochs": 4, "entropy_probe": True},
+    {"run": "gmvae_entropy_prior_bias", "train": GMVAE_SHU + ["--dtype-policy", "float32", "--param",
+                                                              "prior_bias=true"],
+     "epochs": 4, "entropy_probe": True},
+    {"run": "gmvae_entropy_shu_form", "train": GMVAE_SHU + ["--dtype-policy", "float32", "--param",
+                                                            'softplus_on="variance"', "--param",
+                                                            'kl_estimator="sample"'],
+     "epochs": 4, "entropy_probe": True},
+    {"run": "gmvae_entropy_shu_all", "train": GMVAE_SHU + ["--dtype-policy", "float32", "--param",
+                                                           'softplus_on="variance"', "--param",
+                                                           'kl_estimator="sample"', "--param", "prior_bias=true"],
+     "epochs": 4, "entropy_probe": True},
     {"run": "cagem20_maaloe", "train": CAGEM + maaloe_weighting(20), "epochs": 30},
     # issue 17 / 19: Shu's initialisation of q(z|x,y) (above) gave seed 0 the best accuracy of
     # the four seed-0/1/2 runs at Shu's epoch 100 (74.6% majority against 65.2-71.9%), one seed
@@ -526,6 +549,40 @@ def mean_cell(values):
     return f"{sum(v) / len(v):.1f}% (n = {len(v)}, {min(v):.1f}-{max(v):.1f}%)" if v else ""
 
 
+#: the entropy of q(y|x) on the test images (`t_ent`) in Shu's `logs/gmvae.log.0` ... `.6`
+#: after his epochs 1, 2, 5, 10 and 20 (50,000 images each)
+SHU_TEST_ENTROPY = {1: (1.67, 1.37, 1.31, 1.54, 1.19, 1.32, 1.64),
+                    2: (1.74, 1.27, 1.09, 1.45, 1.16, 1.22, 1.45),
+                    5: (1.46, 1.12, 0.556, 1.07, 0.707, 0.942, 1.05),
+                    10: (1.02, 0.697, 0.342, 0.485, 0.460, 0.549, 0.426),
+                    20: (0.401, 0.337, 0.276, 0.197, 0.289, 0.253, 0.239)}
+#: our epoch (60,000 images) nearest in images to each of those
+ENTROPY_EPOCHS = {1: 1, 2: 2, 5: 4, 10: 8, 20: 17}
+
+
+def entropy_table(runs_dir):
+    """Markdown rows: H(q(y|x)) on the test images (log K - `val_kl_y`) of
+    the GMVAE runs beside Shu's, after our epochs nearest his 1 / 2 / 5 /
+    10 / 20, and the range of his logs' `t_ent` there."""
+    import math
+
+    heads = " | ".join(f"Shu {n} (ours {e})" for n, e in ENTROPY_EPOCHS.items())
+    lines = [f"| run | {heads} |", "|---|" + "---|" * len(ENTROPY_EPOCHS)]
+    for job in QUEUE:
+        d = state_dir(runs_dir, job)
+        shu_like = job.get("preset") == "gmvae_mnist" or job.get("beside_shu") or job.get("entropy_probe")
+        if not shu_like or not os.path.exists(os.path.join(d, "log.csv")):
+            continue
+        with open(os.path.join(d, "log.csv")) as f:
+            rows = {int(r["epoch"]) + 1: r for r in csv.DictReader(f)}
+        cells = [f"{math.log(10) - float(rows[e]['val_kl_y']):.2f}" if e in rows and rows[e].get("val_kl_y") else ""
+                 for e in ENTROPY_EPOCHS.values()]
+        lines.append(f"| {job['run']} | " + " | ".join(cells) + " |")
+    lines.append("| Shu's logs 0-6 (`t_ent`): min-max | "
+                 + " | ".join(f"{min(v):.2f}-{max(v):.2f}" for v in SHU_TEST_ENTROPY.values()) + " |")
+    return lines
+
+
 #: our epochs at Shu's 50 / 100 / 200 / 300 / 500 / 1000
 CHECKPOINTS = {n: shu_epochs(n) for n in (50, 100, 200, 300, 500, 1000)}
 
@@ -614,6 +671,8 @@ def cmd_report(args):
           + " | ".join(mean_cell(SHU_LOGS.get(n, ())) for n in CHECKPOINTS) + " | |")
     print()
     print("\n".join(campaign_table(args.runs_dir)))
+    print()
+    print("\n".join(entropy_table(args.runs_dir)))
 
 
 def needed_as_source(job, runs_dir):

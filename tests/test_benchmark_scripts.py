@@ -346,6 +346,25 @@ def test_campaign_table_states_each_preset_run_against_its_target(tmp_path, monk
     assert rows[4].endswith("| >= 75% Hungarian | not started |")
 
 
+def test_entropy_table_reads_the_test_entropy_at_shus_epochs(tmp_path, monkeypatch):
+    """H(q(y|x)) = log K - val_kl_y after our epochs 1 / 2 / 4 / 8 / 17, for
+    the GMVAE runs beside Shu's only, and his logs' range (catches the KL
+    printed instead of the entropy, or an epoch off by one)."""
+    campaign = _script("campaign")
+    runs = tmp_path / "runs"
+    (runs / "probe").mkdir(parents=True)
+    (runs / "probe" / "log.csv").write_text("epoch,val_kl_y\n0,1.0\n1,1.5\n2,9.9\n3,2.0\n")
+    (runs / "other").mkdir(parents=True)
+    (runs / "other" / "log.csv").write_text("epoch,val_kl_y\n0,1.0\n")
+    monkeypatch.setattr(campaign, "SAVED", str(tmp_path / "saved"))
+    monkeypatch.setattr(campaign, "QUEUE", [{"run": "probe", "train": [], "epochs": 4, "entropy_probe": True},
+                                            {"run": "other", "train": [], "epochs": 1}])
+    rows = campaign.entropy_table(str(runs))
+    assert len(rows) == 2 + 1 + 1
+    assert rows[2] == "| probe | 1.30 | 0.80 | 0.30 |  |  |"
+    assert rows[3].startswith("| Shu's logs 0-6 (`t_ent`): min-max | 1.19-1.67 | 1.09-1.74 | 0.56-1.46 |")
+
+
 def test_submission_size_counts_every_committed_version_and_the_work_tree(tmp_path):
     """A binary file committed twice costs both versions' diffs (and its old
     content again as the reverse half), and the uncommitted change counts
