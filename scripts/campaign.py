@@ -580,6 +580,8 @@ def entropy_table(runs_dir):
             continue
         with open(os.path.join(d, "log.csv")) as f:
             rows = {int(r["epoch"]) + 1: r for r in csv.DictReader(f)}
+        if not rows:
+            continue
         cells = [f"{math.log(10) - float(rows[e]['val_kl_y']):.2f}" if e in rows and rows[e].get("val_kl_y") else ""
                  for e in ENTROPY_EPOCHS.values()]
         lines.append(f"| {job['run']} | " + " | ".join(cells) + " |")
@@ -656,6 +658,8 @@ def cmd_report(args):
             continue
         with open(os.path.join(d, "log.csv")) as f:
             rows = {int(r["epoch"]) + 1: r for r in csv.DictReader(f)}
+        if not rows:
+            continue  # started, no epoch finished yet
         cells = []
         for e in CHECKPOINTS.values():
             r = rows.get(e)
@@ -671,7 +675,7 @@ def cmd_report(args):
                     ours.setdefault(n, []).append(float(rows[e]["test_acc_majority"]))
     seeds = sum(1 for j in QUEUE if j["run"].startswith("gmvae_mnist_seed"))
     print("| our seeds' mean (majority), where all have the epoch | | | "
-          + " | ".join(mean_cell(ours[n]) if len(ours.get(n, ())) == seeds else "" for n in CHECKPOINTS) + " | |")
+          + " | ".join(mean_cell(ours[n]) if seeds and len(ours.get(n, ())) == seeds else "" for n in CHECKPOINTS) + " | |")
     print("| Shu's logs 0-6 (`logs/gmvae.log.*`, majority): mean | | | "
           + " | ".join(mean_cell(SHU_LOGS.get(n, ())) for n in CHECKPOINTS) + " | |")
     print()

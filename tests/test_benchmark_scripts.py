@@ -1,5 +1,6 @@
 """The FLOP counting of scripts/benchmark_speed.py (no timing here)."""
 
+import argparse
 import importlib.util
 import os
 
@@ -346,7 +347,7 @@ def test_campaign_table_states_each_preset_run_against_its_target(tmp_path, monk
     assert rows[4].endswith("| >= 75% Hungarian | not started |")
 
 
-def test_entropy_table_reads_the_test_entropy_at_shus_epochs(tmp_path, monkeypatch):
+def test_entropy_table_reads_the_test_entropy_at_shus_epochs(tmp_path, monkeypatch, capsys):
     """H(q(y|x)) = log K - val_kl_y after our epochs 1 / 2 / 4 / 8 / 17, for
     the GMVAE runs beside Shu's only, and his logs' range (catches the KL
     printed instead of the entropy, or an epoch off by one)."""
@@ -354,11 +355,17 @@ def test_entropy_table_reads_the_test_entropy_at_shus_epochs(tmp_path, monkeypat
     runs = tmp_path / "runs"
     (runs / "probe").mkdir(parents=True)
     (runs / "probe" / "log.csv").write_text("epoch,val_kl_y\n0,1.0\n1,1.5\n2,9.9\n3,2.0\n")
+    (runs / "started").mkdir(parents=True)
+    (runs / "started" / "log.csv").write_text("epoch,val_kl_y,neg_elbo,test_acc_majority,test_acc_hungarian\n")
     (runs / "other").mkdir(parents=True)
     (runs / "other" / "log.csv").write_text("epoch,val_kl_y\n0,1.0\n")
     monkeypatch.setattr(campaign, "SAVED", str(tmp_path / "saved"))
     monkeypatch.setattr(campaign, "QUEUE", [{"run": "probe", "train": [], "epochs": 4, "entropy_probe": True},
                                             {"run": "other", "train": [], "epochs": 1}])
+    monkeypatch.setattr(campaign, "QUEUE", campaign.QUEUE + [{"run": "started", "train": [], "epochs": 4,
+                                                               "beside_shu": True}])
+    campaign.cmd_report(argparse.Namespace(runs_dir=str(runs)))  # a run with no finished epoch is left out
+    assert "| started |" not in capsys.readouterr().out
     rows = campaign.entropy_table(str(runs))
     assert len(rows) == 2 + 1 + 1
     assert rows[2] == "| probe | 1.30 | 0.80 | 0.30 |  |  |"
