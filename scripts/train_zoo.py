@@ -40,6 +40,7 @@ def main(argv=None):
         model_kwargs=recipe["model_kwargs"], num_labels=recipe.get("num_labels", 0),
         patience=recipe.get("patience"), clip_norm=recipe.get("clip_norm"),
         warmup_epochs=recipe.get("warmup_epochs", 0), weighting=recipe.get("weighting", "kingma"),
+        adam_epsilon=recipe.get("adam_epsilon"),
     )
     run_dir = args.run_dir or os.path.join(args.runs_dir, f"{args.preset}_seed{seed}")
     runs.train(config, run_dir, verbose=2, time_limit=args.time_limit)

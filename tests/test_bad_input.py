@@ -93,6 +93,8 @@ CLI = [
     ("bad epochs", lambda t: ["train", "gmvae", "--epochs", "0", "--out", str(t / "r")], "expected an integer >= 1"),
     ("bad labels", lambda t: ["train", "gmvae", "--labels", "many", "--out", str(t / "r")], "`num_labels` must be"),
     ("bad clip norm", lambda t: ["train", "gmvae", "--clip-norm", "-1", "--out", str(t / "r")], "`clip_norm` must be > 0"),
+    ("bad adam epsilon", lambda t: ["train", "gmvae", "--adam-epsilon", "nan", "--out", str(t / "r")],
+     "`adam_epsilon` must be > 0"),
     ("bad model argument", lambda t: ["train", "gmvae", "--param", "nope=1", "--out", str(t / "r")], "Unrecognized keyword arguments passed to GMVAE: {'nope'"),
     ("missing run directory", lambda t: ["evaluate", str(t / "missing")], "no run directory"),
     ("not a run directory", lambda t: ["sample", str(t), "--out", str(t / "g.png")], "is not a tfmix run"),

@@ -139,6 +139,35 @@ def test_an_epoch_trains_its_steps_whatever_the_steps_per_execution(tmp_path):
     assert [runs.executed_steps(model, config, n) for n in (600, 500, 468, 3, None)] == [10, 10, 2, 1, 10]
 
 
+@pytest.mark.mnist_data
+def test_adam_epsilon_reaches_the_optimizer_and_older_runs_resume_with_kerass(tmp_path):
+    """`adam_epsilon` is Adam's epsilon (Keras's 1e-7 unless given); a
+    run.json written before the setting existed resumes with 1e-7, and a
+    resume with another epsilon is refused (catches an option that never
+    reaches the optimizer, or that breaks the resumption of older runs)."""
+    import json
+
+    from tfmix import runs
+
+    kw = dict(batch_size=50, seed=0, limit=100, model_kwargs={"hidden_units": [8], "latent_dim": 2})
+    assert runs.run_config("vae", "mnist", epochs=1, **kw)["adam_epsilon"] == 1e-7
+    shu = runs.build_model(runs.run_config("gmvae", "mnist", epochs=1, adam_epsilon=1e-10, **kw))
+    assert float(shu.optimizer.epsilon) == pytest.approx(1e-10, rel=1e-6)
+    with pytest.raises(ValueError, match="`adam_epsilon` must be > 0"):
+        runs.run_config("vae", "mnist", epochs=1, adam_epsilon=0.0, **kw)
+    run_dir = str(tmp_path / "vae")
+    model = runs.train(runs.run_config("vae", "mnist", epochs=1, **kw), run_dir, verbose=0)
+    assert float(model.optimizer.epsilon) == pytest.approx(1e-7, rel=1e-6)
+    path = os.path.join(run_dir, runs.RUN_FILE)
+    old = json.load(open(path))
+    del old["adam_epsilon"]  # as written before the setting existed
+    json.dump(old, open(path, "w"))
+    model = runs.train(runs.run_config("vae", "mnist", epochs=2, **kw), run_dir, verbose=0)
+    assert int(model.optimizer.iterations) == 2 * 2
+    with pytest.raises(ValueError, match="adam_epsilon"):
+        runs.train(runs.run_config("vae", "mnist", epochs=3, adam_epsilon=1e-10, **kw), run_dir, verbose=0)
+
+
 @pytest.mark.parametrize("name", ["m2", "cagem", "nvae"])
 def test_semi_supervised_loss_is_kingmas_j_alpha(name, binary_images):
     """loss = mean_u U(x) + labelled_fraction x mean_l L(x, y) + alpha x

@@ -169,6 +169,8 @@ def test_cards_list_the_departures_from_the_reference_code():
     assert "`batch_size` 50; his 100" in shu and not any("batch_size" in d for d in gmvae)
     assert any("prior_bias" in d for d in gmvae)
     assert not any("prior_bias" in d for d in GMVAE.reference_departures({"prior_bias": True}))
+    assert any("`--adam-epsilon 1e-10`" in d for d in gmvae)
+    assert not any("epsilon" in d for d in GMVAE.reference_departures({"adam_epsilon": 1e-10}))
     ours = {"info_sampling": "relaxed", "info_weight": 1.0, "dropout": 0.0, "binarize": "dynamic"}
     theirs = {"info_sampling": "stratified", "info_weight": 100 / 128, "dropout": 0.25, "binarize": "none",
               "y_estimator": "soft", "kl_weight": 10.0, "hidden_units": [400]}

@@ -93,7 +93,7 @@ def cmd_train(args):
         binarize=args.binarize, limit=args.limit, model_kwargs=_model_kwargs(args),
         strategy=args.strategy, validation=args.validation, patience=args.patience,
         jit_compile=args.jit_compile, clip_norm=args.clip_norm, dtype_policy=args.dtype_policy,
-        warmup_epochs=args.warmup_epochs, weighting=args.weighting,
+        warmup_epochs=args.warmup_epochs, weighting=args.weighting, adam_epsilon=args.adam_epsilon,
     )
     try:
         runs.build_model(config)  # validates the model arguments early
@@ -340,6 +340,10 @@ def build_parser():
                         "the measured fastest for this kind of CPU (tfmix.hardware)")
     t.add_argument("--clip-norm", type=float, default=None,
                    help="clip each gradient to this norm (guards against divergence)")
+    t.add_argument("--adam-epsilon", type=float, default=None,
+                   help="Adam's epsilon on the batch mean of the loss (default: Keras's 1e-7); code that "
+                        "minimises the batch's sum with epsilon e trains as e / batch size here (Rui Shu's "
+                        "GMVAE: 1e-8 / 100 = 1e-10)")
     t.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
                    help="compile the training step with XLA (single device only; default: the model's measured "
                         "fastest, XLA for dlgmm and nvae)")

@@ -267,6 +267,7 @@ def load_with_card(handle, compile=True):
     if compile:
         from tfmix.optimizers import FusedAdam
 
-        lr = meta.get("hyperparameters", {}).get("learning_rate") or PRESETS.get(handle, {}).get("learning_rate", 1e-3)
-        model.compile(optimizer=FusedAdam(lr))
+        hp = meta.get("hyperparameters", {})
+        lr = hp.get("learning_rate") or PRESETS.get(handle, {}).get("learning_rate", 1e-3)
+        model.compile(optimizer=FusedAdam(lr, epsilon=hp.get("adam_epsilon", 1e-7)))
     return model, meta

@@ -279,6 +279,7 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
             "learning_rate": config["learning_rate"],
             "binarize": config["binarize"],
             "optimizer": "Adam",
+            "adam_epsilon": config.get("adam_epsilon", runs.ADAM_EPSILON),
         },
         "seed": config["seed"],
         "limit": config["limit"],

@@ -47,7 +47,13 @@ RESUMABLE_KEYS = ("epochs", "jit_compile")
 #: Settings added after the first runs, with the value older run.json files
 #: imply, so that those runs still resume.
 LATER_KEYS = {"validation": None, "patience": None, "jit_compile": False, "clip_norm": None,
-              "dtype_policy": "float32", "warmup_epochs": 0}
+              "dtype_policy": "float32", "warmup_epochs": 0, "adam_epsilon": 1e-7}
+#: Keras's Adam epsilon, tfmix's default. Adam is invariant to the scale of
+#: the loss but for its epsilon: tfmix minimises the batch *mean* of the
+#: loss, so an author who minimised the batch *sum* with epsilon e (Rui
+#: Shu's GMVAE: TF1 Adam, e = 1e-8, batch 100) trained with e / batch_size
+#: (1e-10) on tfmix's scale (`adam_epsilon`; BENCHMARKS.md section 10).
+ADAM_EPSILON = 1e-7
 #: Kingma et al.'s alpha = 0.1 N, with the objective divided by N: the
 #: weight of the mean classification term of semi-supervised runs
 KINGMA_ALPHA = 0.1
@@ -85,7 +91,8 @@ def check_num_labels(num_labels):
 def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
                num_labels=0, binarize=None, limit=None, model_kwargs=None,
                strategy="default", validation=None, patience=None, jit_compile=None,
-               clip_norm=None, dtype_policy="auto", warmup_epochs=0, weighting="kingma"):
+               clip_norm=None, dtype_policy="auto", warmup_epochs=0, weighting="kingma",
+               adam_epsilon=None):
     """The `run.json` of a run (validated).
 
     `validation`: the split monitored every epoch (default: the dataset's
@@ -96,6 +103,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     has no CPU collectives for tf.distribute strategies; None: the model's
     `default_jit_compile` on one device, else False); `clip_norm`: clip
     each gradient to this norm (Adam's `clipnorm`; None: no clipping);
+    `adam_epsilon`: Adam's epsilon on the batch mean of the loss (None:
+    Keras's 1e-7, `ADAM_EPSILON`);
     `dtype_policy`: "mixed_bfloat16" runs the hidden layers in bfloat16 (the
     heads, densities and KLs stay float32; the weights are float32),
     "mixed_bfloat16_logits" the decoder's output layer too (the models'
@@ -135,6 +144,9 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         raise ValueError(f"`clip_norm` must be > 0, got {clip_norm}")
     if int(warmup_epochs) < 0:
         raise ValueError(f"`warmup_epochs` must be >= 0, got {warmup_epochs}")
+    adam_epsilon = ADAM_EPSILON if adam_epsilon is None else adam_epsilon
+    if not float(adam_epsilon) > 0:  # also NaN
+        raise ValueError(f"`adam_epsilon` must be > 0, got {adam_epsilon}")
     if int(warmup_epochs) and not getattr(model_class, "supports_warmup", False):
         raise ValueError(f"model {model!r} has no KL warm-up (`warmup_epochs` must be 0)")
     if weighting not in WEIGHTINGS:
@@ -173,6 +185,7 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         "clip_norm": None if clip_norm is None else float(clip_norm),
         "dtype_policy": dtype_policy,
         "warmup_epochs": int(warmup_epochs),
+        "adam_epsilon": float(adam_epsilon),
     }
 
 
@@ -196,7 +209,8 @@ def build_model(config, steps_per_epoch=None):
         )
     model.compile(
         # Keras's Adam with each variable's update in one kernel (tfmix.optimizers)
-        optimizer=FusedAdam(config["learning_rate"], clipnorm=config.get("clip_norm")),
+        optimizer=FusedAdam(config["learning_rate"], epsilon=config.get("adam_epsilon", ADAM_EPSILON),
+                            clipnorm=config.get("clip_norm")),
         jit_compile=bool(config.get("jit_compile", False)),
         # several steps per tf.function call: the same updates, less Python
         # between steps (the NaN guard then sees the loss every N steps)
