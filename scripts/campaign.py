@@ -262,12 +262,13 @@ QUEUE = [
     {"run": "cagem20_maaloe", "train": CAGEM + maaloe_weighting(20), "epochs": 30},
     # issue 17 / 19: Shu's `train_step = tf.train.AdamOptimizer().minimize(loss)` minimises a vector of
     # per-example losses, i.e. their sum over the batch of 100, with TF1's epsilon 1e-8: on tfmix's
-    # batch mean that is epsilon 1e-10, against Keras's 1e-7. Adam is scale-free but for epsilon, and
-    # the Adam state of gmvae_mnist_best at its epoch 834 has sqrt(v) below 1e-7 for half of q(y|x)'s
-    # weights (median 9e-8 / 3e-18 / 2e-10 in its three layers): with 1e-7 they barely move once
-    # q(y|x) has committed, with his 1e-10 they keep taking steps of about the learning rate. The
-    # gmvae_concat_init_seed0 command with his epsilon (the same seed, weights and data; its 74.6%
-    # majority at his epoch 100 is the comparison), then with his whole form too
+    # batch mean that is epsilon 1e-10, against Keras's 1e-7. Adam is scale-free but for epsilon: in
+    # the Adam state of gmvae_mnist_best at its epoch 834 (`scripts/adam_state.py`) 55-75% of the
+    # entries of q(y|x)'s three kernels have sqrt(v_hat) below 1e-7, most of them below 1e-10 too
+    # (always-zero border pixels, dead ReLU units), and 3.6-5.0% between the two: the weights that
+    # 1e-7 all but freezes and his 1e-10 does not. The gmvae_concat_init_seed0 command with his
+    # epsilon (the same seed, weights and data; its 74.6% majority at his epoch 100 is the
+    # comparison), then with his whole form too
     {"run": "gmvae_eps_seed0", "train": GMVAE_SHU + ["--dtype-policy", "float32", "--adam-epsilon", "1e-10"],
      "epochs": shu_epochs(100), "beside_shu": True},
     {"run": "gmvae_shu_all_eps_seed0",
