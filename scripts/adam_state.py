@@ -19,14 +19,14 @@ import os
 
 
 def adam_state(run_dir):
-    """(iterations, [(variable path, shape, sqrt(v_hat) as a numpy array)])
-    of a run's backup state."""
+    """(iterations, [(variable path inside the model, shape, sqrt(v_hat) as
+    a numpy array)]) of a run's backup state."""
     import numpy as np
 
     from tfmix import runs
     from tfmix.utils import read_json
 
-    config = read_json(os.path.join(run_dir, runs.RUN_FILE))
+    config = read_json(os.path.join(run_dir, runs.RUN_FILE), None)
     if config is None:
         raise SystemExit(f"{run_dir}: no {runs.RUN_FILE} (not a tfmix run directory)")
     path = os.path.join(run_dir, runs.BACKUP_DIR, "latest.weights.h5")
@@ -43,7 +43,7 @@ def adam_state(run_dir):
     out = []
     for var in model.trainable_variables:
         v = opt._velocities[opt._get_variable_index(var)].numpy()
-        out.append((var.path, tuple(var.shape), np.sqrt(v / correction)))
+        out.append((var.path.split("/", 1)[-1], tuple(var.shape), np.sqrt(v / correction)))
     return steps, out
 
 

@@ -490,3 +490,35 @@ def test_campaign_trainings_take_sigint_even_when_the_queue_ignores_it():
     finally:
         signal.signal(signal.SIGINT, previous)
     assert (inherited, fixed) == ("False", "True")
+
+
+@pytest.mark.mnist_data
+def test_adam_state_reads_each_variables_second_moment(tmp_path, capsys):
+    """scripts/adam_state.py reads the Adam moments of a run's backup, each
+    with its own variable, and counts the entries below each epsilon
+    (catches moments paired with the wrong variable, a missing bias
+    correction, or shares that ignore the threshold)."""
+    from tfmix import runs
+
+    run = str(tmp_path / "run")
+    config = runs.run_config("gmvae", "mnist", epochs=1, batch_size=50, seed=0, limit=100,
+                             model_kwargs={"hidden_units": [8], "latent_dim": 2, "num_clusters": 3})
+    model = runs.train(config, run, verbose=0)
+    script = _script("adam_state")
+    steps, state = script.adam_state(run)
+    opt = model.optimizer
+    assert steps == int(opt.iterations) == 2 and len(state) == len(model.trainable_variables)
+    for (name, shape, root), var in zip(state, model.trainable_variables):
+        v = opt._velocities[opt._get_variable_index(var)].numpy()
+        assert name == var.path.split("/", 1)[1] and shape == tuple(var.shape)
+        np.testing.assert_allclose(root, np.sqrt(v / (1 - 0.999 ** 2)), rtol=1e-5)
+    script.main([run, "--epsilons", "1e-30,1e3"])
+    table = capsys.readouterr().out
+    assert "(Adam step 2)" in table and "| share < 1e-30 | share < 1000 |" in table
+    names = {name for name, _, _ in state}
+    rows = [row for row in table.splitlines() if row.split(" | ")[0][2:] in names]
+    assert len(rows) == len(state) and all(row.endswith("| 100.0% |") for row in rows)
+    with pytest.raises(SystemExit):
+        script.main([run, "--epsilons", "0"])
+    with pytest.raises(SystemExit, match="no run.json"):
+        script.adam_state(str(tmp_path))
