@@ -173,8 +173,9 @@ def test_cards_list_the_departures_from_the_reference_code():
     assert not any("epsilon" in d for d in GMVAE.reference_departures({"adam_epsilon": 1e-10}))
     ours = {"info_sampling": "relaxed", "info_weight": 1.0, "dropout": 0.0, "binarize": "dynamic"}
     theirs = {"info_sampling": "stratified", "info_weight": 100 / 128, "dropout": 0.25, "binarize": "none",
-              "y_estimator": "soft", "kl_weight": 10.0, "hidden_units": [400]}
-    assert len(InfoCatVAE.reference_departures(ours)) == len(InfoCatVAE.reference_departures(theirs)) + 5
+              "y_estimator": "soft", "kl_weight": 10.0, "hidden_units": [400], "adam_epsilon": 7.8e-11}
+    assert len(InfoCatVAE.reference_departures(ours)) == len(InfoCatVAE.reference_departures(theirs)) + 6
+    assert any("`--adam-epsilon 7.8e-11`" in d for d in InfoCatVAE.reference_departures(ours))
     assert "`hidden_units` [512]; theirs [400]" in InfoCatVAE.reference_departures({**theirs, "hidden_units": [512]})
     assert NVAE.reference_departures({}) is None
     import tfmix

@@ -216,7 +216,7 @@ class CatVAE(MarginalMixtureVAE):
 
         Example:
         >>> CatVAE.reference_departures({"kl_weight": 10.0, "dropout": 0.25, "binarize": "none",
-        ...                               "y_estimator": "soft"})  # doctest: +ELLIPSIS
+        ...                               "y_estimator": "soft", "adam_epsilon": 7.8e-11})  # doctest: +ELLIPSIS
         ['evaluation is deterministic...']
         """
         hp, out = dict(hyperparameters), []
@@ -234,6 +234,7 @@ class CatVAE(MarginalMixtureVAE):
         if hp.get("binarize", "dynamic") != "none":
             out.append("trained on dynamically binarised images; theirs on grey levels with the same Bernoulli "
                        "cross-entropy (`--binarize none`)")
+        out += cls.epsilon_departure(hp, 1e-8, 128, framework="PyTorch")  # `optim.Adam`, a summed loss
         return out + cls.setting_departures(hp, {"num_clusters": 10, "delta": 2, "prior_scale": 2.0,
                                                  "hidden_units": [400], "learning_rate": 1e-3, "batch_size": 128})
 

@@ -75,11 +75,8 @@ class GMVAE(MarginalMixtureVAE):
             out.append(f"y is sampled (`y_estimator={hp['y_estimator']!r}`); he sums over y exactly")
         out.append("an epoch is one pass over the 60,000 training images of tfds; his (MNIST) is 500 steps of "
                    "100 images drawn from the 55,000 of TensorFlow's old MNIST reader (his epoch e is our 5e/6)")
-        shu_epsilon = 1e-8 / 100  # TF1 Adam's 1e-8 on the sum of his batch of 100 losses
-        epsilon = hp.get("adam_epsilon", 1e-7)
-        if abs(epsilon - shu_epsilon) > 1e-3 * shu_epsilon:
-            out.append(f"Adam's epsilon is {epsilon:g} on the batch mean of the loss; he minimises the batch's sum "
-                       f"with TF1 Adam's 1e-8, which is {shu_epsilon:g} on the mean (`--adam-epsilon {shu_epsilon:g}`)")
+        # `train_step = tf.train.AdamOptimizer().minimize(loss)` on the vector of his batch's losses
+        out += cls.epsilon_departure(hp, 1e-8, 100, "his")
         return out + cls.setting_departures(hp, {"num_clusters": 10, "latent_dim": 64, "hidden_units": [512, 512],
                                                  "learning_rate": 1e-3, "batch_size": 100}, "his")
 
