@@ -160,7 +160,7 @@ def test_cards_list_the_departures_from_the_reference_code():
     """A card lists where its model departs from the authors' code, and a
     setting that follows the authors drops its sentence (catches a list that
     ignores the hyperparameters, or a card that omits it)."""
-    from tfmix.models import GMVAE, InfoCatVAE, NVAE
+    from tfmix.models import GMVAE, NVAE, CaGeM, InfoCatVAE
 
     gmvae = GMVAE.reference_departures({"num_clusters": 10, "latent_dim": 64, "batch_size": 100})
     shu = GMVAE.reference_departures({"softplus_on": "variance", "kl_estimator": "sample", "batch_size": 50})
@@ -171,6 +171,8 @@ def test_cards_list_the_departures_from_the_reference_code():
     assert not any("prior_bias" in d for d in GMVAE.reference_departures({"prior_bias": True}))
     assert any("`--adam-epsilon 1e-10`" in d for d in gmvae)
     assert not any("epsilon" in d for d in GMVAE.reference_departures({"adam_epsilon": 1e-10}))
+    assert "`--adam-epsilon 1e-08`" in CaGeM.reference_departures({})[-1]
+    assert not any("epsilon" in d for d in CaGeM.reference_departures({"adam_epsilon": 1e-8}))
     ours = {"info_sampling": "relaxed", "info_weight": 1.0, "dropout": 0.0, "binarize": "dynamic"}
     theirs = {"info_sampling": "stratified", "info_weight": 100 / 128, "dropout": 0.25, "binarize": "none",
               "y_estimator": "soft", "kl_weight": 10.0, "hidden_units": [400], "adam_epsilon": 7.8e-11}
@@ -179,7 +181,7 @@ def test_cards_list_the_departures_from_the_reference_code():
     assert "`hidden_units` [512]; theirs [400]" in InfoCatVAE.reference_departures({**theirs, "hidden_units": [512]})
     assert NVAE.reference_departures({}) is None
     import tfmix
-    from tfmix.models import CaGeM, get_model_class
+    from tfmix.models import get_model_class
 
     for name in tfmix.MODELS:  # a class that lists departures names the code it departs from
         cls = get_model_class(name)

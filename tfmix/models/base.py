@@ -110,22 +110,26 @@ class MixtureVAE(keras.Model):
                 if key in hyperparameters and np.ravel(hyperparameters[key]).tolist() != np.ravel(value).tolist()]
 
     @staticmethod
-    def epsilon_departure(hyperparameters, epsilon, batch_size, whose="theirs", framework="TF1"):
+    def epsilon_departure(hyperparameters, epsilon, batch_size=None, whose="theirs", framework="TF1"):
         """The sentence (in a list, empty if none) for a run whose Adam
         epsilon on the batch mean of the loss (`adam_epsilon`, Keras's 1e-7
-        if unset) differs from reference code that minimises the *sum* of
-        its batch's losses with `epsilon`: Adam is scale-free but for
-        epsilon, so that code trains as `epsilon / batch_size` does here.
+        if unset) differs from the reference code's `epsilon`. Reference
+        code that minimises the *sum* of its batch's losses (`batch_size`
+        given; None: the batch mean too) trains as `epsilon / batch_size`
+        does here: Adam is scale-free but for epsilon.
 
         Example:
         >>> MixtureVAE.epsilon_departure({}, 1e-8, 100, "his")  # doctest: +ELLIPSIS
         ["Adam's epsilon is 1e-07 on the batch mean of the loss; his is TF1's 1e-08 on ... (`--adam-epsilon 1e-10`)"]
         """
-        ours, mean = float(hyperparameters.get("adam_epsilon", 1e-7)), epsilon / batch_size
+        ours = float(hyperparameters.get("adam_epsilon", 1e-7))
+        mean = epsilon / (batch_size or 1)
         if abs(ours - mean) <= 0.01 * mean:
             return []
+        where = (f"the sum over batches of {batch_size}, {mean:.2g} on the mean" if batch_size
+                 else "the batch mean too")
         return [f"Adam's epsilon is {ours:g} on the batch mean of the loss; {whose} is {framework}'s {epsilon:g} on "
-                f"the sum over batches of {batch_size}, {mean:.2g} on the mean (`--adam-epsilon {mean:.2g}`)"]
+                f"{where} (`--adam-epsilon {mean:.2g}`)"]
 
     @classmethod
     def reference_departures(cls, hyperparameters):

@@ -269,7 +269,7 @@ class CaGeM(MixtureVAE):
         out.append("no N(0, 1) prior on the weights, no gradient clipping (theirs: global norm 5, then each "
                    "entry to [-1, 1]) and no learning-rate annealing (theirs: x 0.75 every 200 epochs, down "
                    "to 3e-5)")
-        return out
+        return out + cls.epsilon_departure(hp, 1e-8, framework="Lasagne")  # `lasagne.updates.adam` on a mean
 
     def get_config(self):
         config = super().get_config()
