@@ -403,16 +403,23 @@ def snapshot(runs_dir):
     return code
 
 
+def job_command(job, seed, code, run_dir, minutes, threads):
+    """The command line that trains `job` in `run_dir` for at most `minutes`.
+    A `tfmix train` job names its seed in its arguments, except a
+    `seed="best"` continuation, which takes the seed it chose."""
+    if "train" in job:  # a tfmix train command line (its threads from TF's environment variables)
+        train = seeded(job["train"], seed) if job.get("seed") == "best" else job["train"]
+        return [sys.executable, "-m", "tfmix.cli", "train", *train, "--out", run_dir,
+                "--epochs", str(job["epochs"]), "--time-limit", f"{minutes:.1f}"]
+    return [sys.executable, os.path.join(code, "scripts", "train_zoo.py"), job["preset"],
+            "--run-dir", run_dir, "--seed", str(seed), "--epochs", str(job["epochs"]),
+            "--threads", str(threads), "--time-limit", f"{minutes:.1f}"]
+
+
 def start_job(job, seed, code, runs_dir, minutes, threads, log):
     run_dir = run_dir_of(runs_dir, job)
     os.makedirs(run_dir, exist_ok=True)
-    if "train" in job:  # a tfmix train command line (its threads from TF's environment variables)
-        cmd = [sys.executable, "-m", "tfmix.cli", "train", *job["train"], "--out", run_dir,
-               "--epochs", str(job["epochs"]), "--time-limit", f"{minutes:.1f}"]
-    else:
-        cmd = [sys.executable, os.path.join(code, "scripts", "train_zoo.py"), job["preset"],
-               "--run-dir", run_dir, "--seed", str(seed), "--epochs", str(job["epochs"]),
-               "--threads", str(threads), "--time-limit", f"{minutes:.1f}"]
+    cmd = job_command(job, seed, code, run_dir, minutes, threads)
     env = dict(os.environ, PYTHONPATH=code, TF_CPP_MIN_LOG_LEVEL="2",
                TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads))
     env.setdefault("TFDS_DATA_DIR", os.path.join(os.path.dirname(REPO), "shared", "tensorflow_datasets"))

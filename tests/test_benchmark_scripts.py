@@ -219,6 +219,13 @@ def test_campaign_chooses_the_seed_by_training_elbo(tmp_path, monkeypatch):
     assert campaign.shu_epochs(300) == 250 and campaign.shu_epochs(1000) == 834
     (tmp_path / "s2" / "backup" / "training_metadata.json").write_text('{"epoch": 4}')
     assert campaign.resolve(best, str(tmp_path)) is None  # not every seed is done
+    # a continuation of `tfmix train` seeds trains with the seed it chose
+    trained = {"run": "best", "seed": "best", "epochs": 9, "among": ["s0", "s1", "s2"],
+               "train": ["gmvae", "--seed", "0", "--adam-epsilon", "1e-10"]}
+    cmd = campaign.job_command(trained, 1, "code", "RUN", 5.0, 1)
+    assert cmd[cmd.index("train") + 1:cmd.index("--out")] == ["gmvae", "--seed", "1", "--adam-epsilon", "1e-10"]
+    assert campaign.job_command(jobs[0] | {"train": ["gmvae", "--seed", "2"]}, None, "code", "RUN", 5.0, 1)[4:7] \
+        == ["gmvae", "--seed", "2"]  # a seed's own job keeps its seed
 
 
 def test_campaign_keeps_the_seeds_weights_until_the_continuation_has_chosen(tmp_path, monkeypatch):
