@@ -345,9 +345,11 @@ def test_campaign_table_states_each_preset_run_against_its_target(tmp_path, monk
         {"run": "c100", "preset": "cagem100_mnist", "seed": 0, "epochs": 300},
         {"run": "g0", "preset": "gmvae_mnist", "seed": 0, "epochs": 250},
         {"run": "f0", "preset": "gmvae_fashion_mnist", "seed": 0, "epochs": 834},
-        {"run": "measure", "train": [], "epochs": 3}])  # not a preset run: not in the table
+        {"run": "measure", "train": [], "epochs": 3},  # not a preset run: not in the table
+        {"run": "e0", "train": [], "epochs": 250, "for_preset": "gmvae_mnist"}])  # a tfmix train run of a preset's
     rows = campaign.campaign_table(str(runs))
-    assert len(rows) == 2 + 3
+    assert len(rows) == 2 + 4
+    assert rows[5].startswith("| gmvae_mnist | e0 | 0 / 250 | >= 87% Hungarian") and rows[5].endswith("| not started |")
     assert rows[2] == ("| cagem100_mnist | c100 | 2 / 300 | log p(x) >= -79.38; q(y|x) test error <= 3.33% | "
                        "Hungarian 60.0%, q(y|x) test error 10.00%, validation -ELBO 95.50 |")
     assert "| g0 | 7 / 250 |" in rows[3] and "Hungarian 70.0%" in rows[3]
@@ -377,6 +379,26 @@ def test_entropy_table_reads_the_test_entropy_at_shus_epochs(tmp_path, monkeypat
     assert len(rows) == 2 + 1 + 1
     assert rows[2] == "| probe | 1.30 | 0.80 | 0.30 |  |  |"
     assert rows[3].startswith("| Shu's logs 0-6 (`t_ent`): min-max | 1.19-1.67 | 1.09-1.74 | 0.56-1.46 |")
+
+
+def test_report_gives_each_seed_groups_mean_where_all_its_seeds_have_the_epoch(tmp_path, monkeypatch, capsys):
+    """One mean row per `SEED_GROUPS` recipe, over its seeds' majority-vote
+    accuracy at Shu's epochs, left empty where a seed has not got there (a
+    mean over the seeds that happen to be ahead would mislead)."""
+    campaign = _script("campaign")
+    runs = tmp_path / "runs"
+    for seed, (acc42, acc84) in enumerate(((0.70, 0.80), (0.80, None))):
+        (runs / f"gmvae_eps_seed{seed}").mkdir(parents=True)
+        epochs = range(84 if acc84 else 42)
+        (runs / f"gmvae_eps_seed{seed}" / "log.csv").write_text(
+            "epoch,neg_elbo,test_acc_majority,test_acc_hungarian\n" + "".join(
+                f"{e},{100 - e / 10},{acc42 if e < 42 else acc84},0.5\n" for e in epochs))
+    monkeypatch.setattr(campaign, "SAVED", str(tmp_path / "saved"))
+    monkeypatch.setattr(campaign, "QUEUE", [{"run": f"gmvae_eps_seed{s}", "train": [], "epochs": 250,
+                                             "beside_shu": True} for s in range(2)])
+    campaign.cmd_report(argparse.Namespace(runs_dir=str(runs)))
+    row = next(line for line in capsys.readouterr().out.splitlines() if "(`gmvae_eps_seed*`)" in line)
+    assert [c.strip() for c in row.split("|")[4:6]] == ["75.0% (n = 2, 70.0-80.0%)", ""]
 
 
 def test_submission_size_counts_every_committed_version_and_the_work_tree(tmp_path):
@@ -440,11 +462,19 @@ def test_campaign_seed_variants_differ_from_their_recipe_only_in_the_seed():
     assert campaign.seeded(["gmvae", "--seed", "0", "--epochs", "3"], 2) == ["gmvae", "--seed", "2", "--epochs", "3"]
     jobs = {job["run"]: job for job in campaign.QUEUE}
     assert len(jobs) == len(campaign.QUEUE)
-    base = jobs["gmvae_concat_init_seed0"]["train"]
-    for seed in (1, 2):
-        train = jobs[f"gmvae_concat_init_seed{seed}"]["train"]
-        assert train == campaign.seeded(base, seed) and train != base
-        assert jobs[f"gmvae_concat_init_seed{seed}"]["epochs"] == jobs["gmvae_concat_init_seed0"]["epochs"]
+    for group in ("gmvae_concat_init_seed", "gmvae_eps_seed", "gmvae_shu_all_seed"):
+        base = jobs[f"{group}0"]["train"]
+        for seed in (1, 2):
+            train = jobs[f"{group}{seed}"]["train"]
+            assert train == campaign.seeded(base, seed) and train != base
+            assert jobs[f"{group}{seed}"]["epochs"] == jobs[f"{group}0"]["epochs"]
+    # the second round's continuation trains the seeds' command (with the seed it chooses)
+    assert jobs["gmvae_mnist_eps_best"]["train"] == jobs["gmvae_eps_seed0"]["train"]
+    assert jobs["gmvae_mnist_eps_best"]["among"] == [f"gmvae_eps_seed{s}" for s in range(3)]
+    # the report's seed groups: a prefix and a seed only
+    assert campaign.seed_group("gmvae_eps_seed12") == "gmvae_eps_seed"
+    assert campaign.seed_group("gmvae_shu_all_eps_seed0") is None and campaign.seed_group("gmvae_eps_seed") is None
+    assert campaign.seed_group("gmvae_mnist_best") is None
 
 
 def test_campaign_maaloe_weighting_scales_the_cross_entropy_by_beta_n_over_n_labelled():
