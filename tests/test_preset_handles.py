@@ -19,7 +19,8 @@ import pytest
 
 import tfmix
 from conftest import tiny_model
-from tfmix import preset_utils, presets
+from tfmix import preset_utils, presets, publish
+from tfmix.utils import read_json
 from tfmix.preset_utils import MANIFEST, PresetError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,6 +108,8 @@ def test_save_to_preset_writes_a_loadable_checked_preset(served_root):
     assert {"model.keras", "card.json", "README.md", "samples.png", "saved_model/saved_model.pb"} <= set(listed)
     readme = (good / "README.md").read_text()
     assert readme.startswith("---\nlibrary_name: keras\n") and "  - mnist" in readme
+    # rendered from card.json as stored (sorted keys): re-rendering the stored card gives the same text
+    assert readme == publish.render_card(read_json(str(good / "card.json")))
     assert card["class"] == "GMVAE" and card["model"] == "gmvae" and card["preset"] == "good"
     loaded = tfmix.load(str(good))
     assert same_weights(loaded, model)

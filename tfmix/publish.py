@@ -191,11 +191,13 @@ def render_card(card):
 def write_card(directory, card):
     """Writes a preset directory's `card.json`, its `README.md` rendered from
     it, then `manifest.json` of the files as they are now (each atomically);
-    returns the manifest."""
+    returns the manifest. The README is rendered from `card.json` as
+    written (sorted keys, JSON types), so that rendering the stored card
+    later gives the same text."""
     atomic_write_json(os.path.join(directory, "card.json"), card)
     with atomic_path(os.path.join(directory, "README.md")) as tmp:
         with open(tmp, "w") as f:
-            f.write(render_card(card))
+            f.write(render_card(read_json(os.path.join(directory, "card.json"))))
     return preset_utils.write_manifest(directory)
 
 
