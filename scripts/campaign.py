@@ -272,8 +272,8 @@ QUEUE = [
        "epochs": shu_epochs(100), "beside_shu": True} for seed in (0, 1, 2)],
     {"run": "cagem20_maaloe", "train": CAGEM + maaloe_weighting(20), "epochs": 30},
     # issue 19 item 2: the unsupervised CaGeM preset, 300 epochs; moved ahead of the second GMVAE
-    # round in session 23, so that cagem0_mnist is republished with the model of issue 17 (its card
-    # still holds the weights of 2026-11-22, before the warm-up fix)
+    # round in session 23: the first round already took issue 19's GMVAE runs to their epochs, while
+    # the CaGeM-0 run, which the issue also asks for, had not started
     {"run": "cagem0_mnist_seed0", "preset": "cagem0_mnist", "seed": 0, "epochs": 300},
     # issue 18 on an AVX-512 BF16 CPU (session 23): with the decoder's output layer in bfloat16 and
     # ten steps per execution, M2, modified M2 and N-VAE train an epoch 1.44-1.69x faster than their
