@@ -559,3 +559,41 @@ def test_adam_state_reads_each_variables_second_moment(tmp_path, capsys):
         script.main([run, "--epsilons", "0"])
     with pytest.raises(SystemExit, match="no run.json"):
         script.adam_state(str(tmp_path))
+
+
+def test_compare_twins_reads_each_runs_epochs_and_last_ten_means(tmp_path, capsys):
+    """scripts/compare_twins.py puts each run's own log.csv row for epoch e
+    (row e - 1) side by side and averages the last ten epochs both runs
+    have (catches an off-by-one epoch, runs swapped, a mean over the wrong
+    rows, or twins that log different -ELBOs compared anyway)."""
+
+    def log(run, rows, columns=("neg_elbo", "val_neg_elbo")):
+        os.makedirs(run)
+        with open(os.path.join(run, "log.csv"), "w") as f:
+            f.write(",".join(("epoch", *columns, "test_acc_hungarian")) + "\n")
+            for e, (train, val, acc) in enumerate(rows):
+                f.write(f"{e},{train},{val},{acc}\n")
+
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    log(a, [(100 + e, 200 + e, 0.5) for e in range(12)])  # 12 epochs
+    log(b, [(300 + e, 400 + e, 0.25) for e in range(11)])  # 11 epochs
+    script = _script("compare_twins")
+    script.main([a, b, "--epochs", "1,12", "--names", "bf16,fp32"])
+    out = capsys.readouterr().out
+    assert "runs: bf16 / fp32" in out
+    assert "| 1 | 200.00 / 400.00 | 100.00 / 300.00 | 50.0% / 25.0% |" in out
+    assert "| 12 | 211.00 / - | 111.00 / - | 50.0% / - |" in out
+    # epochs 2-11 of each (the 11 both have): mean of 201..210 and of 401..410
+    assert "| mean of epochs 2-11 | 205.50 / 405.50 | 105.50 / 305.50 | |" in out
+    c = str(tmp_path / "c")
+    log(c, [(1, 2, 0.1)], columns=("labelled_neg_elbo", "val_labelled_neg_elbo"))
+    with pytest.raises(SystemExit, match="not twins"):
+        script.main([a, c])
+    script.main([c, c, "--epochs", "1"])
+    assert "validation labelled -ELBO" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no log.csv"):
+        script.main([a, str(tmp_path)])
+    with pytest.raises(SystemExit, match="at least two runs"):
+        script.main([a])
+    with pytest.raises(SystemExit, match="--epochs"):
+        script.main([a, b, "--epochs", "0"])
