@@ -22,9 +22,9 @@ with the model's `default_jit_compile` and `default_steps_per_execution`),
 tfmix turned it off: `tfmix.data.pipeline_options`), `sampled_y` (float32,
 `y_estimator="straight_through"`: one y per example instead of the sum over
 y; models that marginalise y only, FLOPs of the sampled training objective);
-`baseline` is `default` as it was before issue 18's changes (TFP's
-two-softplus Bernoulli `log_prob`, Keras's unfused Adam and, for gmvae, one
-step per execution), `tfp_bernoulli`
+`baseline` is `default` as it was before issue 18's changes (float32
+everywhere, TFP's two-softplus Bernoulli `log_prob`, Keras's unfused Adam
+and, for gmvae, one step per execution), `tfp_bernoulli`
 and `keras_adam` undo one of the two each. `--data mnist` reads the
 real tfds MNIST pipeline (`tfmix.data.load`, dynamic binarisation) instead. Each row times one `fit`
 of `--repeats` epochs (the median epoch; epochs are timed from their start
@@ -187,8 +187,10 @@ def build_model(name, config, seed=0):
         kwargs = dict(kwargs, y_estimator="straight_through")
     if config in ("default", "baseline", "tfp_bernoulli", "keras_adam"):
         settings = default_config(name)
-        if config == "baseline" and name in SPE_SINCE_ISSUE_18:
-            settings["steps_per_execution"] = 1
+        if config == "baseline":  # every model trained in float32 before issue 18
+            settings.update(dtype_policy="float32", decoder_logits_dtype="float32")
+            if name in SPE_SINCE_ISSUE_18:
+                settings["steps_per_execution"] = 1
     else:
         settings = {"jit_compile": config in ("xla", "bf16_xla"),
                     "steps_per_execution": 10 if config.endswith("spe10") else 1,

@@ -58,9 +58,10 @@ def test_default_configuration_is_what_tfmix_train_uses(bench):
 
 
 def test_baseline_is_the_default_of_before_issue_18(bench):
-    """`baseline` undoes exactly issue 18's changes: Keras's unfused Adam,
-    TFP's Bernoulli and, for gmvae, one step per execution instead of 10
-    (catches a baseline that silently took a later default)."""
+    """`baseline` undoes exactly issue 18's changes: float32, Keras's
+    unfused Adam, TFP's Bernoulli and, for gmvae, one step per execution
+    instead of 10 (catches a baseline that silently took a later default,
+    such as the bfloat16 policy of a CPU with native bfloat16)."""
     import keras
 
     from tfmix import distributions as D
@@ -72,8 +73,10 @@ def test_baseline_is_the_default_of_before_issue_18(bench):
             default, _, default_settings = bench.build_model(name, "default")
             assert base_settings["steps_per_execution"] == spe_before, name
             assert default_settings == bench.default_config(name), name
-            assert {k: v for k, v in base_settings.items() if k != "steps_per_execution"} == \
-                {k: v for k, v in default_settings.items() if k != "steps_per_execution"}, name
+            assert base_settings["dtype_policy"] == "float32" and base_settings["decoder_logits_dtype"] == "float32"
+            later = ("steps_per_execution", "dtype_policy", "decoder_logits_dtype")
+            assert {k: v for k, v in base_settings.items() if k not in later} == \
+                {k: v for k, v in default_settings.items() if k not in later}, name
             assert not isinstance(base.optimizer, FusedAdam) and isinstance(default.optimizer, FusedAdam)
         assert bench.default_config("gmvae")["steps_per_execution"] == 10
         with bench.likelihood_of("baseline"):
