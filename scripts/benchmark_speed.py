@@ -17,7 +17,7 @@ with the model's `default_jit_compile` and `default_steps_per_execution`),
 `fp32` (plain float32 graphs), `xla` (`jit_compile=True`), `bf16`
 (`mixed_bfloat16` policy, every output layer in float32), `bf16_logits`
 (`mixed_bfloat16_logits`: the decoder's output layer in bfloat16 too;
-`bf16_logits_spe10` with 10 steps per execution), `spe10`
+`bf16_logits_spe10` with 10 steps per execution, `bf16_logits_xla` with XLA), `spe10`
 (`steps_per_execution=10`), `bf16_xla` / `bf16_spe10` (bfloat16 with XLA / with 10 steps per execution), `autotune` (tf.data autotuning on, as before
 tfmix turned it off: `tfmix.data.pipeline_options`), `sampled_y` (float32,
 `y_estimator="straight_through"`: one y per example instead of the sum over
@@ -66,7 +66,7 @@ REFERENCE = {  # model -> (constructor kwargs, batch size) when no zoo recipe na
     "nvae": ({"num_clusters": 10, "class_latent_dim": 6, "shared_latent_dim": 10, "hidden_units": [512, 512]}, 100),
 }
 CONFIGS = ("default", "baseline", "tfp_bernoulli", "keras_adam", "fp32", "xla", "bf16", "bf16_logits", "bf16_xla",
-           "bf16_spe10", "bf16_logits_spe10", "spe10", "autotune", "sampled_y")
+           "bf16_logits_xla", "bf16_spe10", "bf16_logits_spe10", "spe10", "autotune", "sampled_y")
 def cpu_flags():
     """The speed flags (`tfmix.hardware.SPEED_FLAGS`) this CPU has."""
     from tfmix import hardware
@@ -192,7 +192,7 @@ def build_model(name, config, seed=0):
             if name in SPE_SINCE_ISSUE_18:
                 settings["steps_per_execution"] = 1
     else:
-        settings = {"jit_compile": config in ("xla", "bf16_xla"),
+        settings = {"jit_compile": config.endswith("xla"),
                     "steps_per_execution": 10 if config.endswith("spe10") else 1,
                     "dtype_policy": "mixed_bfloat16" if config.startswith("bf16") else "float32",
                     "decoder_logits_dtype": "compute" if config.startswith("bf16_logits") else "float32"}

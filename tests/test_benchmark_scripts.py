@@ -600,3 +600,24 @@ def test_compare_twins_reads_each_runs_epochs_and_last_ten_means(tmp_path, capsy
         script.main([a])
     with pytest.raises(SystemExit, match="--epochs"):
         script.main([a, b, "--epochs", "0"])
+
+
+def test_each_configuration_names_its_settings(bench):
+    """A configuration's name says what it sets: `_xla` compiles with XLA,
+    `_spe10` runs ten steps per execution, `bf16_logits` puts the decoder's
+    output layer in bfloat16 (catches a new configuration that silently
+    falls back to another's settings)."""
+    import keras
+
+    want = {"fp32": (False, 1, "float32", "float32"), "xla": (True, 1, "float32", "float32"),
+            "bf16_xla": (True, 1, "mixed_bfloat16", "float32"),
+            "bf16_logits_xla": (True, 1, "mixed_bfloat16", "compute"),
+            "bf16_logits_spe10": (False, 10, "mixed_bfloat16", "compute")}
+    try:
+        for config, (jit, spe, policy, logits) in want.items():
+            model, _, settings = bench.build_model("nvae", config)
+            assert (settings["jit_compile"], settings["steps_per_execution"], settings["dtype_policy"],
+                    settings["decoder_logits_dtype"]) == (jit, spe, policy, logits), config
+            assert model.decoder_logits_dtype == logits, config
+    finally:
+        keras.config.set_dtype_policy("float32")
