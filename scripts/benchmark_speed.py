@@ -24,7 +24,7 @@ tfmix turned it off: `tfmix.data.pipeline_options`), `sampled_y` (float32,
 y; models that marginalise y only, FLOPs of the sampled training objective);
 `baseline` is `default` as it was before issue 18's changes (float32
 everywhere, TFP's two-softplus Bernoulli `log_prob`, Keras's unfused Adam
-and, for gmvae, one step per execution), `tfp_bernoulli`
+and, for gmvae, m2 and modified_m2, one step per execution; XLA where the model's float32 default has it), `tfp_bernoulli`
 and `keras_adam` undo one of the two each. `--data mnist` reads the
 real tfds MNIST pipeline (`tfmix.data.load`, dynamic binarisation) instead. Each row times one `fit`
 of `--repeats` epochs (the median epoch; epochs are timed from their start
@@ -80,9 +80,9 @@ def machine():
     return hardware.describe()
 
 
-#: models whose steps per execution issue 18 raised (gmvae: 1 -> 10), so that
+#: models whose steps per execution issue 18 raised (1 -> 10), so that
 #: `baseline` is their default of before it
-SPE_SINCE_ISSUE_18 = ("gmvae",)
+SPE_SINCE_ISSUE_18 = ("gmvae", "m2", "modified_m2")
 
 
 def default_config(name):
@@ -94,7 +94,8 @@ def default_config(name):
     from tfmix.hardware import decoder_logits_dtype, default_dtype_policy, keras_dtype_policy
 
     cls, policy = get_model_class(name), default_dtype_policy(model=name)
-    return {"jit_compile": bool(cls.default_jit_compile), "steps_per_execution": int(cls.default_steps_per_execution),
+    return {"jit_compile": bool(cls.default_jit_compile) and policy == "float32",  # as `runs.run_config`
+            "steps_per_execution": int(cls.default_steps_per_execution),
             "dtype_policy": keras_dtype_policy(policy), "decoder_logits_dtype": decoder_logits_dtype(policy)}
 
 
@@ -187,8 +188,9 @@ def build_model(name, config, seed=0):
         kwargs = dict(kwargs, y_estimator="straight_through")
     if config in ("default", "baseline", "tfp_bernoulli", "keras_adam"):
         settings = default_config(name)
-        if config == "baseline":  # every model trained in float32 before issue 18
-            settings.update(dtype_policy="float32", decoder_logits_dtype="float32")
+        if config == "baseline":  # every model trained in float32 before issue 18, with its XLA default
+            settings.update(dtype_policy="float32", decoder_logits_dtype="float32",
+                            jit_compile=bool(get_model_class(name).default_jit_compile))
             if name in SPE_SINCE_ISSUE_18:
                 settings["steps_per_execution"] = 1
     else:

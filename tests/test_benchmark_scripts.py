@@ -68,7 +68,7 @@ def test_baseline_is_the_default_of_before_issue_18(bench):
     from tfmix.optimizers import FusedAdam
 
     try:
-        for name, spe_before in (("gmvae", 1), ("m2", 1)):
+        for name, spe_before in (("gmvae", 1), ("m2", 1), ("modified_m2", 1)):
             base, _, base_settings = bench.build_model(name, "baseline")
             default, _, default_settings = bench.build_model(name, "default")
             assert base_settings["steps_per_execution"] == spe_before, name
@@ -79,6 +79,9 @@ def test_baseline_is_the_default_of_before_issue_18(bench):
                 {k: v for k, v in default_settings.items() if k not in later}, name
             assert not isinstance(base.optimizer, FusedAdam) and isinstance(default.optimizer, FusedAdam)
         assert bench.default_config("gmvae")["steps_per_execution"] == 10
+        assert bench.default_config("m2")["steps_per_execution"] == 10
+        _, _, nvae = bench.build_model("nvae", "baseline")  # float32 with XLA, its default before issue 18
+        assert nvae["jit_compile"] and nvae["dtype_policy"] == "float32" and nvae["steps_per_execution"] == 1
         with bench.likelihood_of("baseline"):
             assert type(D.bernoulli_likelihood(keras.ops.zeros((2, 3))).distribution) is D.tfd.Bernoulli
         assert type(D.bernoulli_likelihood(keras.ops.zeros((2, 3))).distribution) is D.LogitBernoulli

@@ -101,7 +101,10 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     best weights (early stopping with look-ahead; None: no early stopping);
     `jit_compile`: compile the train step with XLA (single device only: XLA
     has no CPU collectives for tf.distribute strategies; None: the model's
-    `default_jit_compile` on one device, else False); `clip_norm`: clip
+    `default_jit_compile` on one device in float32, else False: XLA does
+    not use oneDNN's bfloat16 matmuls and was slower in bfloat16, BENCHMARKS.md
+    section 11; the float32 run of a model whose new runs take bfloat16 here
+    resumes without XLA unless told, the same updates); `clip_norm`: clip
     each gradient to this norm (Adam's `clipnorm`; None: no clipping);
     `adam_epsilon`: Adam's epsilon on the batch mean of the loss (None:
     Keras's 1e-7, `ADAM_EPSILON`);
@@ -153,8 +156,9 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         raise ValueError(f"`weighting` must be one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
-    if jit_compile is None:  # the model's measured fastest; XLA only on one device
-        jit_compile = model_class.default_jit_compile and single_device(strategy)
+    if jit_compile is None:  # the model's measured fastest; XLA only on one device, in float32
+        jit_compile = (model_class.default_jit_compile and single_device(strategy)
+                       and resolve_dtype_policy(dtype_policy, model=model) == "float32")
     if jit_compile and not single_device(strategy):
         raise ValueError(
             f"--jit-compile applies to single-device runs only: XLA cannot be combined with the "

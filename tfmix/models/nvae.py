@@ -46,7 +46,9 @@ class NVAE(MixtureVAE):
     """
 
     unlabelled_term_names = ("neg_elbo", "reconstruction", "kl_zs", "kl_zc", "kl_y")
-    default_jit_compile = True  # 18-32% faster with XLA in three measurements (BENCHMARKS.md section 5)
+    # 18-32% faster with XLA in float32 in three measurements (BENCHMARKS.md section 5); in bfloat16
+    # XLA is slower (it does not use oneDNN's bfloat16 matmuls), so `tfmix train` uses it in float32 only
+    default_jit_compile = True
     labelled_term_names = ("neg_elbo", "reconstruction", "kl_zs", "kl_zc", "classification")
     supports_labels = True
     supports_sigma = True
