@@ -32,7 +32,7 @@ bfloat16 logits, 94.43 against 94.32; log p(x) -89.70 / -89.71 against
 CPUs the same way (1.32x faster than float32, median of five rounds; its
 twin: validation -ELBO 94.42, log p(x) -89.69, 2026-12-04). On AVX-512
 BF16 CPUs `m2`, `modified_m2` and `nvae` train the same way since
-2026-12-06: 1.30-1.56x faster than float32 (1.44-1.69x with the ten steps
+2026-12-06: 1.30-1.56x faster than float32 (1.61-1.69x with the ten steps
 per execution M2 and modified M2 now take, two interleaved rounds), and
 each 30-epoch run matched float32 within the float32 seed-to-seed spread
 (M2: validation -ELBO 93.46 against 93.14 / 93.45 for float32 seeds 0 /
