@@ -91,10 +91,10 @@ def default_config(name):
     `default_steps_per_execution`, the fused Adam."""
     from tfmix.models import get_model_class
 
-    from tfmix.hardware import decoder_logits_dtype, default_dtype_policy, keras_dtype_policy
+    from tfmix.hardware import decoder_logits_dtype, default_dtype_policy, default_jit_compile, keras_dtype_policy
 
     cls, policy = get_model_class(name), default_dtype_policy(model=name)
-    return {"jit_compile": bool(cls.default_jit_compile) and policy == "float32",  # as `runs.run_config`
+    return {"jit_compile": default_jit_compile(cls, policy),
             "steps_per_execution": int(cls.default_steps_per_execution),
             "dtype_policy": keras_dtype_policy(policy), "decoder_logits_dtype": decoder_logits_dtype(policy)}
 
@@ -176,6 +176,7 @@ def build_model(name, config, seed=0):
     Keras dtype policy of `config`; the caller resets it to float32."""
     import keras
 
+    from tfmix import hardware
     from tfmix.models import get_model_class
     from tfmix.optimizers import FusedAdam
 
@@ -190,7 +191,7 @@ def build_model(name, config, seed=0):
         settings = default_config(name)
         if config == "baseline":  # every model trained in float32 before issue 18, with its XLA default
             settings.update(dtype_policy="float32", decoder_logits_dtype="float32",
-                            jit_compile=bool(get_model_class(name).default_jit_compile))
+                            jit_compile=hardware.default_jit_compile(get_model_class(name), "float32"))
             if name in SPE_SINCE_ISSUE_18:
                 settings["steps_per_execution"] = 1
     else:

@@ -107,6 +107,14 @@ def default_dtype_policy(flags=None, model=None):
     return DEFAULT_DTYPE_POLICY[cpu_kind(flags)].get(model, "float32")
 
 
+def default_jit_compile(model_class, policy):
+    """Whether a model of `model_class` compiles with XLA by default when it
+    trains in the concrete `policy`: its `default_jit_compile`, in float32
+    only (XLA does not use oneDNN's bfloat16 matmuls and was slower in
+    bfloat16, BENCHMARKS.md section 11)."""
+    return bool(model_class.default_jit_compile) and policy == "float32"
+
+
 def resolve_dtype_policy(policy, flags=None, model=None):
     """`policy` itself, or this CPU's default for `model` for "auto"."""
     if policy not in DTYPE_POLICIES:

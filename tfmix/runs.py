@@ -29,7 +29,8 @@ from tfmix.callbacks import (
     AtomicBackupAndRestore, ClusterMetrics, KLWarmUp, ResumableEarlyStopping, RunProgress, SampleImages, StopOnNaN,
     TimeLimit,
 )
-from tfmix.hardware import DTYPE_POLICIES, decoder_logits_dtype, keras_dtype_policy, resolve_dtype_policy
+from tfmix.hardware import (DTYPE_POLICIES, decoder_logits_dtype, default_jit_compile, keras_dtype_policy,
+                            resolve_dtype_policy)
 from tfmix.models import get_model_class
 from tfmix.optimizers import FusedAdam
 from tfmix.strategies import STRATEGIES, make_strategy, single_device, worker_dir
@@ -157,8 +158,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     if jit_compile is None:  # the model's measured fastest; XLA only on one device, in float32
-        jit_compile = (model_class.default_jit_compile and single_device(strategy)
-                       and resolve_dtype_policy(dtype_policy, model=model) == "float32")
+        jit_compile = single_device(strategy) and default_jit_compile(
+            model_class, resolve_dtype_policy(dtype_policy, model=model))
     if jit_compile and not single_device(strategy):
         raise ValueError(
             f"--jit-compile applies to single-device runs only: XLA cannot be combined with the "
