@@ -180,13 +180,19 @@ def test_campaign_queue_trains_saves_restores_and_resumes(tmp_path, monkeypatch)
             "--latent-dim", "2", "--num-clusters", "3", "--seed", "0"]
     # a job for a CPU flag this machine lacks (the bfloat16 comparison) waits
     gated = {"run": "gated", "train": tiny, "epochs": 1, "cpu_flag": "no_such_cpu_flag"}
-    monkeypatch.setattr(campaign, "QUEUE", [{"run": "tiny", "train": tiny, "epochs": 2}, gated])
+    # a job that finished on a lost machine after its last save is neither restored nor trained again
+    (saved / "lost").mkdir(parents=True)
+    (saved / "lost" / "progress.json").write_text('{"epochs_done": 1}')
+    lost = {"run": "lost", "train": tiny, "epochs": 2, "finished_elsewhere": "finished at 2 on a lost machine"}
+    monkeypatch.setattr(campaign, "QUEUE", [lost, {"run": "tiny", "train": tiny, "epochs": 2}, gated])
     monkeypatch.setattr(campaign, "SAVED", str(saved))
     args = argparse.Namespace(runs_dir=str(runs), hours=0.5, jobs=1)
     campaign.cmd_serve(args)
     assert campaign.epochs_done(str(runs / "tiny")) == 2
     assert not (runs / "gated").exists() and "no_such_cpu_flag" not in campaign.cpu_flags()
+    assert not (runs / "lost").exists()
     campaign.QUEUE.pop()
+    campaign.QUEUE.pop(0)
     campaign.QUEUE[0]["epochs"] = 3  # not finished any more: save keeps it
     campaign.cmd_save(args)
     assert (saved / "tiny" / "backup" / "latest.weights.h5").exists()
