@@ -111,9 +111,12 @@ def test_training_defaults_are_each_models_measured_fastest():
     def config(model, **kw):
         return runs.run_config(model, "mnist", epochs=1, batch_size=8, seed=0, **kw)
 
-    assert config("nvae", dtype_policy="float32")["jit_compile"] is True and config("dlgmm")["jit_compile"] is True
-    assert config("gmvae")["jit_compile"] is False and config("dldpmm")["jit_compile"] is False
+    jit = runs.resolve_jit_compile
+    assert config("nvae", dtype_policy="float32")["jit_compile"] is True and jit(config("dlgmm")) is True
+    assert config("dlgmm")["jit_compile"] == "auto"  # decided once `train` knows the run's dtype
+    assert jit(config("gmvae")) is False and jit(config("dldpmm")) is False
     assert config("nvae", dtype_policy="float32", strategy="mirrored")["jit_compile"] is False
+    assert config("nvae", strategy="mirrored")["jit_compile"] is False
     assert config("nvae", jit_compile=False)["jit_compile"] is False
     assert config("gmvae", jit_compile=True)["jit_compile"] is True
     kwargs = {"hidden_units": [8], "latent_dim": 2}
@@ -125,6 +128,26 @@ def test_training_defaults_are_each_models_measured_fastest():
     assert dlgmm.steps_per_execution == 1
     mirrored = runs.build_model(config("vae", model_kwargs=kwargs, strategy="mirrored"))
     assert mirrored.steps_per_execution == 1
+
+
+@pytest.mark.mnist_data
+def test_a_resumed_float32_run_keeps_its_xla_default_on_a_bfloat16_cpu(tmp_path, monkeypatch):
+    """XLA's default follows the dtype the run trains in: a float32 N-VAE
+    run resumed with dtype "auto" on a CPU whose new N-VAE runs take
+    bfloat16 keeps float32 and XLA (it used to lose XLA: the choice was
+    made from the CPU's default dtype before the run's own was known)."""
+    from tfmix import hardware, runs
+
+    monkeypatch.setattr(hardware, "cpu_flags", lambda path=None: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    kw = {"batch_size": 50, "seed": 0, "limit": 100, "num_labels": "all",
+          "model_kwargs": {"hidden_units": [8], "class_latent_dim": 1, "shared_latent_dim": 1}}
+    assert runs.resolve_jit_compile(runs.run_config("nvae", "mnist", epochs=1, **kw)) is False  # a new run: bfloat16
+    run_dir = str(tmp_path / "nvae")
+    runs.train(runs.run_config("nvae", "mnist", epochs=1, dtype_policy="float32", **kw), run_dir, verbose=0)
+    model = runs.train(runs.run_config("nvae", "mnist", epochs=2, **kw), run_dir, verbose=0)
+    saved = runs.read_json(os.path.join(run_dir, runs.RUN_FILE))
+    assert saved["dtype_policy"] == "float32" and saved["jit_compile"] is True
+    assert model.jit_compile is True
 
 
 @pytest.mark.mnist_data

@@ -104,8 +104,9 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     has no CPU collectives for tf.distribute strategies; None: the model's
     `default_jit_compile` on one device in float32, else False: XLA does
     not use oneDNN's bfloat16 matmuls and was slower in bfloat16, BENCHMARKS.md
-    section 11; the float32 run of a model whose new runs take bfloat16 here
-    resumes without XLA unless told, the same updates); `clip_norm`: clip
+    section 11; with `dtype_policy="auto"` it stays "auto" until `train`
+    knows the run's dtype: a resumed float32 run keeps its float32 XLA
+    setting on a CPU whose new runs take bfloat16); `clip_norm`: clip
     each gradient to this norm (Adam's `clipnorm`; None: no clipping);
     `adam_epsilon`: Adam's epsilon on the batch mean of the loss (None:
     Keras's 1e-7, `ADAM_EPSILON`);
@@ -158,9 +159,11 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     if jit_compile is None:  # the model's measured fastest; XLA only on one device, in float32
-        jit_compile = single_device(strategy) and default_jit_compile(
-            model_class, resolve_dtype_policy(dtype_policy, model=model))
-    if jit_compile and not single_device(strategy):
+        # with dtype "auto", the dtype (and so XLA) is known only once `train`
+        # has seen whether the run resumes: "auto" until then
+        jit_compile = "auto" if dtype_policy == "auto" and single_device(strategy) else single_device(
+            strategy) and default_jit_compile(model_class, resolve_dtype_policy(dtype_policy, model=model))
+    if jit_compile is True and not single_device(strategy):
         raise ValueError(
             f"--jit-compile applies to single-device runs only: XLA cannot be combined with the "
             f"{strategy!r} strategy on the CPU (no XLA collectives); drop one of the two"
@@ -186,12 +189,22 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
         "strategy": strategy,
         "validation": validation,
         "patience": None if patience is None else int(patience),
-        "jit_compile": bool(jit_compile),
+        "jit_compile": jit_compile if jit_compile == "auto" else bool(jit_compile),
         "clip_norm": None if clip_norm is None else float(clip_norm),
         "dtype_policy": dtype_policy,
         "warmup_epochs": int(warmup_epochs),
         "adam_epsilon": float(adam_epsilon),
     }
+
+
+def resolve_jit_compile(config):
+    """Whether a run config trains with XLA: its `jit_compile`, or for
+    "auto" the model's default in the run's concrete dtype (`run_config`)."""
+    jit = config.get("jit_compile", False)
+    if jit == "auto":
+        policy = resolve_dtype_policy(config.get("dtype_policy", "float32"), model=config["model"])
+        jit = single_device(config.get("strategy")) and default_jit_compile(get_model_class(config["model"]), policy)
+    return bool(jit)
 
 
 def build_model(config, steps_per_epoch=None):
@@ -216,7 +229,7 @@ def build_model(config, steps_per_epoch=None):
         # Keras's Adam with each variable's update in one kernel (tfmix.optimizers)
         optimizer=FusedAdam(config["learning_rate"], epsilon=config.get("adam_epsilon", ADAM_EPSILON),
                             clipnorm=config.get("clip_norm")),
-        jit_compile=bool(config.get("jit_compile", False)),
+        jit_compile=resolve_jit_compile(config),
         # several steps per tf.function call: the same updates, less Python
         # between steps (the NaN guard then sees the loss every N steps)
         steps_per_execution=executed_steps(model, config, steps_per_epoch),
@@ -384,6 +397,9 @@ def _train(config, run_dir, verbose, time_limit, init_from):
         old = {**LATER_KEYS, **old}
     if config.get("dtype_policy") == "auto":  # a run keeps its dtype; a new one takes this CPU's default
         config = {**config, "dtype_policy": old["dtype_policy"] if old else resolve_dtype_policy("auto", model=config["model"])}
+    # XLA's default follows the dtype the run trains in (a float32 run resumed
+    # on a CPU whose new runs take bfloat16 keeps its float32 XLA setting)
+    config = {**config, "jit_compile": resolve_jit_compile(config)}
     if old is not None:
         diff = sorted(
             k for k in set(old) | set(config)
