@@ -131,6 +131,30 @@ class KLWarmUp(keras.callbacks.Callback):
         self.model.kl_scale.assign(1.0)  # evaluation and export use the ELBO
 
 
+class EvaluationNoise(keras.callbacks.Callback):
+    """Starts the sampling noise of each evaluation during `fit` from a
+    state fixed by the model's `seed` and the optimizer's step, so that a
+    run resumed in a new process reports the validation -ELBO the
+    uninterrupted run would have (the model's `SeedGenerator`, which draws
+    evaluation noise, is not checkpointed; training noise is keyed by the
+    step already, `BaseModel._noise_seed`). Models without a seed are left
+    alone.
+
+    Example:
+
+    >>> model.fit(train, validation_data=val, callbacks=[EvaluationNoise()])  # doctest: +SKIP
+    """
+
+    SALT = 0x5EED
+
+    def on_test_begin(self, logs=None):
+        if getattr(self.model, "seed", None) is None:
+            return
+        step = int(self.model.optimizer.iterations.numpy())
+        state = self.model.seed_generator.state
+        state.assign(np.array([self.model.seed ^ self.SALT, step], dtype=state.dtype))
+
+
 class TimeLimit(keras.callbacks.Callback):
     """Stops `fit` at the end of the first epoch that ends more than
     `minutes` after training started (a wall-time budget per invocation)."""

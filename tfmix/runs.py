@@ -26,8 +26,8 @@ import numpy as np
 
 from tfmix import data as tdata
 from tfmix.callbacks import (
-    AtomicBackupAndRestore, ClusterMetrics, KLWarmUp, ResumableEarlyStopping, RunProgress, SampleImages, StopOnNaN,
-    TimeLimit,
+    AtomicBackupAndRestore, ClusterMetrics, EvaluationNoise, KLWarmUp, ResumableEarlyStopping, RunProgress,
+    SampleImages, StopOnNaN, TimeLimit,
 )
 from tfmix.hardware import (DTYPE_POLICIES, decoder_logits_dtype, default_jit_compile, keras_dtype_policy,
                             resolve_dtype_policy)
@@ -460,7 +460,7 @@ def _train(config, run_dir, verbose, time_limit, init_from):
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         train_ds, val_ds = train_ds.with_options(options), val_ds.with_options(options)
 
-    callbacks = [StopOnNaN(os.path.join(run_dir, PROGRESS_FILE))]
+    callbacks = [StopOnNaN(os.path.join(run_dir, PROGRESS_FILE)), EvaluationNoise()]
     if config.get("warmup_epochs"):
         callbacks.append(KLWarmUp(config["warmup_epochs"]))
     timer = None if time_limit is None else TimeLimit(time_limit)
