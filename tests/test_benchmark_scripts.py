@@ -45,7 +45,7 @@ def test_default_configuration_is_what_tfmix_train_uses(bench):
         config = runs.run_config(name, "mnist", epochs=1, batch_size=10, seed=0)
         model = runs.build_model(config)
         policy = resolve_dtype_policy(config["dtype_policy"], model=name)
-        want = {"jit_compile": config["jit_compile"], "steps_per_execution": model.steps_per_execution,
+        want = {"jit_compile": runs.resolve_jit_compile(config), "steps_per_execution": model.steps_per_execution,
                 "dtype_policy": keras_dtype_policy(policy), "decoder_logits_dtype": decoder_logits_dtype(policy)}
         assert config["dtype_policy"] == "auto"  # resolved by `train` for this CPU
         assert bench.default_config(name) == want, name

@@ -66,13 +66,15 @@ def test_xla_is_the_default_in_float32_only(monkeypatch):
     from tfmix import runs
 
     monkeypatch.setattr(hardware, "cpu_flags", lambda path=None: frozenset(EPYC_AVX512))
-    config = lambda **kw: runs.run_config("nvae", "mnist", epochs=1, batch_size=10, seed=0, **kw)  # noqa: E731
-    assert config(dtype_policy="float32")["jit_compile"] is True
-    assert config(dtype_policy="mixed_bfloat16_logits")["jit_compile"] is False
-    assert config()["jit_compile"] is False  # auto: bfloat16 on this kind
-    assert config(dtype_policy="mixed_bfloat16", jit_compile=True)["jit_compile"] is True
+    # `tfmix train` resolves a new run's "auto" XLA setting with its dtype (`runs.resolve_jit_compile`)
+    config = lambda **kw: runs.resolve_jit_compile(  # noqa: E731
+        runs.run_config("nvae", "mnist", epochs=1, batch_size=10, seed=0, **kw))
+    assert config(dtype_policy="float32") is True
+    assert config(dtype_policy="mixed_bfloat16_logits") is False
+    assert config() is False  # auto: bfloat16 on this kind
+    assert config(dtype_policy="mixed_bfloat16", jit_compile=True) is True
     monkeypatch.setattr(hardware, "cpu_flags", lambda path=None: frozenset(EPYC_AVX2))
-    assert config()["jit_compile"] is True  # auto: float32 on this kind
+    assert config() is True  # auto: float32 on this kind
     assert runs.run_config("m2", "mnist", epochs=1, batch_size=10, seed=0, dtype_policy="float32")["jit_compile"] is False
 
 
