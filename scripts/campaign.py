@@ -201,7 +201,7 @@ QUEUE = [
     # Shu's Adam epsilon, cannot resume under today's preset)
     {"run": "gmvae_mnist_best", "preset": "gmvae_mnist", "seed": "best", "epochs": shu_epochs(1000),
      "among": ["gmvae_mnist_seed0", "gmvae_mnist_seed1", "gmvae_mnist_seed2"],
-     "finished_elsewhere": "saved at 797; finished at 834 in sessions 20-21"},
+     "finished_elsewhere": "saved at 797; finished at 834 in sessions 20-21, whose figures are the gmvae_mnist card's"},
     {"run": "cagem_amx_bf16_seed0", "train": CAGEM + ["--dtype-policy", "mixed_bfloat16"], "epochs": 30,
      "cpu_flag": "amx_bf16"},
     {"run": "cagem_amx_fp32_seed0", "train": CAGEM + ["--dtype-policy", "float32"], "epochs": 30,
@@ -688,6 +688,11 @@ TARGETS = {
 }
 
 
+def run_label(job):
+    """A run's name in the report, with where it finished if that machine was lost."""
+    return job["run"] + (f" ({job['finished_elsewhere']})" if job.get("finished_elsewhere") else "")
+
+
 def state_dir(runs_dir, job):
     """Where a run's state is: its run directory, else its saved copy in
     zoo/campaign/ (a new machine before the queue restored it)."""
@@ -718,7 +723,7 @@ def campaign_table(runs_dir):
             if last.get("val_neg_elbo"):
                 parts.append(f"validation -ELBO {float(last['val_neg_elbo']):.2f}")
             now = ", ".join(parts) or "-"
-        lines.append(f"| {preset} | {job['run']} | {epochs_done(d)} / {job['epochs']} | "
+        lines.append(f"| {preset} | {run_label(job)} | {epochs_done(d)} / {job['epochs']} | "
                      f"{TARGETS.get(preset, '')} | {now} |")
     return lines
 
@@ -751,7 +756,7 @@ def cmd_report(args):
                          if r else "")
         done = epochs_done(d)
         p = read_json(os.path.join(d, "progress.json"), {})
-        print(f"| {job['run']} | {done} / {done / SHU_EPOCH:.0f} | {p.get('wall_time_s', 0) / 3600:.1f} h | "
+        print(f"| {run_label(job)} | {done} / {done / SHU_EPOCH:.0f} | {p.get('wall_time_s', 0) / 3600:.1f} h | "
               + " | ".join(cells) + f" | {training_neg_elbo(d):.2f} |")
         group = seed_group(job["run"])
         if group is not None:

@@ -355,7 +355,7 @@ def test_campaign_table_states_each_preset_run_against_its_target(tmp_path, monk
     monkeypatch.setattr(campaign, "SAVED", str(saved))
     monkeypatch.setattr(campaign, "QUEUE", [
         {"run": "c100", "preset": "cagem100_mnist", "seed": 0, "epochs": 300},
-        {"run": "g0", "preset": "gmvae_mnist", "seed": 0, "epochs": 250},
+        {"run": "g0", "preset": "gmvae_mnist", "seed": 0, "epochs": 250, "finished_elsewhere": "finished at 250 elsewhere"},
         {"run": "f0", "preset": "gmvae_fashion_mnist", "seed": 0, "epochs": 834},
         {"run": "measure", "train": [], "epochs": 3},  # not a preset run: not in the table
         {"run": "e0", "train": [], "epochs": 250, "for_preset": "gmvae_mnist"}])  # a tfmix train run of a preset's
@@ -364,7 +364,8 @@ def test_campaign_table_states_each_preset_run_against_its_target(tmp_path, monk
     assert rows[5].startswith("| gmvae_mnist | e0 | 0 / 250 | >= 87% Hungarian") and rows[5].endswith("| not started |")
     assert rows[2] == ("| cagem100_mnist | c100 | 2 / 300 | log p(x) >= -79.38; q(y|x) test error <= 3.33% | "
                        "Hungarian 60.0%, q(y|x) test error 10.00%, validation -ELBO 95.50 |")
-    assert "| g0 | 7 / 250 |" in rows[3] and "Hungarian 70.0%" in rows[3]
+    # a run whose machine was lost after its last save says where it finished
+    assert "| g0 (finished at 250 elsewhere) | 7 / 250 |" in rows[3] and "Hungarian 70.0%" in rows[3]
     assert rows[4].endswith("| >= 75% Hungarian | not started |")
 
 
