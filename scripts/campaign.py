@@ -610,13 +610,20 @@ def _signal(args, sig, what):
 def cmd_status(args):
     pid = read_json(pid_file(args.runs_dir))
     print(f"queue: {'running, pid ' + str(pid['pid']) if pid and _alive(pid['pid']) else 'not running'}")
-    print(f"{'run':<28} {'epochs':>9} {'min/epoch':>9}  last test acc (Hungarian)")
+    print(f"{'run':<28} {'epochs':>9} {'min/epoch':>9} {'h left':>7}  last test acc (Hungarian)")
+    left = 0.0  # slot-hours of the unfinished runs this CPU can train, at their own pace so far
     for job in QUEUE:
-        d = run_dir_of(args.runs_dir, job)
+        d = state_dir(args.runs_dir, job)  # its saved copy before the queue has restored it
         p = read_json(os.path.join(d, "progress.json"), {})
         acc = p.get("last_logs", {}).get("test_acc_hungarian")
         acc = f"{100 * acc:.1f}%" if acc is not None else ""
-        print(f"{job['run']:<28} {epochs_done(d):>4}/{job['epochs']:<4} {epoch_minutes(d, 0):>9.2f}  {acc}")
+        todo = 0 if job.get("finished_elsewhere") else max(0, job["epochs"] - epochs_done(d))
+        hours = todo * epoch_minutes(d, 0) / 60
+        if runs_here(job):
+            left += hours
+        print(f"{job['run']:<28} {epochs_done(d):>4}/{job['epochs']:<4} {epoch_minutes(d, 0):>9.2f} "
+              f"{(f'{hours:.1f}' if hours else ''):>7}  {acc}")
+    print(f"slot-hours left on this CPU, at each run's pace so far (runs not started count 0): {left:.1f}")
 
 
 #: Shu's test accuracy (majority vote) in `RuiShu/vae-clustering`

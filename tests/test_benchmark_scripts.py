@@ -165,7 +165,7 @@ def test_judge_generation_per_cluster(tmp_path, capsys):
 
 
 @pytest.mark.mnist_data
-def test_campaign_queue_trains_saves_restores_and_resumes(tmp_path, monkeypatch):
+def test_campaign_queue_trains_saves_restores_and_resumes(tmp_path, monkeypatch, capsys):
     """The queue trains a (tiny) job from the committed code in a
     subprocess; `save` keeps an unfinished run's resumable state, which a
     new machine (the run directory gone) restores, and the queue resumes it
@@ -194,6 +194,10 @@ def test_campaign_queue_trains_saves_restores_and_resumes(tmp_path, monkeypatch)
     campaign.QUEUE.pop()
     campaign.QUEUE.pop(0)
     campaign.QUEUE[0]["epochs"] = 3  # not finished any more: save keeps it
+    capsys.readouterr()
+    campaign.cmd_status(args)  # one more epoch at the run's own pace so far
+    minutes = campaign.epoch_minutes(str(runs / "tiny"))
+    assert f"  2/3    {minutes:9.2f} {minutes / 60:7.1f}" in capsys.readouterr().out
     campaign.cmd_save(args)
     assert (saved / "tiny" / "backup" / "latest.weights.h5").exists()
     import shutil
