@@ -161,8 +161,8 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     if jit_compile is None:  # the model's measured fastest; XLA only on one device, in float32
         # with dtype "auto", the dtype (and so XLA) is known only once `train`
         # has seen whether the run resumes: "auto" until then
-        jit_compile = "auto" if dtype_policy == "auto" and single_device(strategy) else single_device(
-            strategy) and default_jit_compile(model_class, resolve_dtype_policy(dtype_policy, model=model))
+        jit_compile = ("auto" if dtype_policy == "auto" and single_device(strategy)
+                       else _default_jit_compile(model, strategy, dtype_policy))
     if jit_compile is True and not single_device(strategy):
         raise ValueError(
             f"--jit-compile applies to single-device runs only: XLA cannot be combined with the "
@@ -197,13 +197,20 @@ def run_config(model, dataset, *, epochs, batch_size, seed, learning_rate=1e-3,
     }
 
 
+def _default_jit_compile(model, strategy, dtype_policy):
+    """XLA's default for `model` trained with `strategy` in `dtype_policy`
+    ("auto": this CPU's default for the model): the model's
+    `default_jit_compile` on one device, in float32 only."""
+    policy = resolve_dtype_policy(dtype_policy, model=model)
+    return single_device(strategy) and default_jit_compile(get_model_class(model), policy)
+
+
 def resolve_jit_compile(config):
     """Whether a run config trains with XLA: its `jit_compile`, or for
     "auto" the model's default in the run's concrete dtype (`run_config`)."""
     jit = config.get("jit_compile", False)
     if jit == "auto":
-        policy = resolve_dtype_policy(config.get("dtype_policy", "float32"), model=config["model"])
-        jit = single_device(config.get("strategy")) and default_jit_compile(get_model_class(config["model"]), policy)
+        jit = _default_jit_compile(config["model"], config.get("strategy"), config.get("dtype_policy", "float32"))
     return bool(jit)
 
 
