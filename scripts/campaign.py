@@ -617,11 +617,12 @@ def cmd_status(args):
         p = read_json(os.path.join(d, "progress.json"), {})
         acc = p.get("last_logs", {}).get("test_acc_hungarian")
         acc = f"{100 * acc:.1f}%" if acc is not None else ""
-        todo = 0 if job.get("finished_elsewhere") else max(0, job["epochs"] - epochs_done(d))
-        hours = todo * epoch_minutes(d, 0) / 60
+        done, pace = epochs_done(d), epoch_minutes(d, 0)
+        todo = 0 if job.get("finished_elsewhere") else max(0, job["epochs"] - done)
+        hours = todo * pace / 60
         if runs_here(job):
             left += hours
-        print(f"{job['run']:<28} {epochs_done(d):>4}/{job['epochs']:<4} {epoch_minutes(d, 0):>9.2f} "
+        print(f"{job['run']:<28} {done:>4}/{job['epochs']:<4} {pace:>9.2f} "
               f"{(f'{hours:.1f}' if hours else ''):>7}  {acc}")
     print(f"slot-hours left on this CPU, at each run's pace so far (runs not started count 0): {left:.1f}")
 
