@@ -303,6 +303,12 @@ QUEUE = [
     # the CaGeM-0 run, which the issue also asks for, had not started (it gave its slot to the
     # twins above once it had passed the published preset's 30 epochs)
     {"run": "cagem0_mnist_seed0", "preset": "cagem0_mnist", "seed": 0, "epochs": 300},
+    # issue 17 / 19 item 3: the one difference of the authors' InfoCatVAE code never measured: their
+    # information term applies `F.cross_entropy` to q(c|x~)'s probabilities (`edouardpineau/infoCatVAE`
+    # `train_test_functions.py`), `info_input="probabilities"`; the infocatvae_kl10 command (the preset
+    # recipe, 40 epochs: 76.0% Hungarian) with it, session 25 (about 20 minutes of one slot)
+    {"run": "infocatvae_kl10_probs", "train": INFOCAT + ["--param", "kl_weight=10", "--param",
+                                                         'info_input="probabilities"'], "epochs": 40},
     # issue 17 / 19: Shu's `train_step = tf.train.AdamOptimizer().minimize(loss)` minimises a vector of
     # per-example losses, i.e. their sum over the batch of 100, with TF1's epsilon 1e-8: on tfmix's
     # batch mean that is epsilon 1e-10, against Keras's 1e-7. Adam is scale-free but for epsilon: in

@@ -57,6 +57,32 @@ def test_relaxed_info_term_is_the_soft_cross_entropy_of_gumbel_softmax_codes():
         tiny_model("infocatvae", info_sampling="gumbel")
 
 
+def test_info_input_probabilities_is_the_authors_cross_entropy_of_the_probabilities():
+    """`info_input="probabilities"`: PyTorch's `F.cross_entropy` applied to
+    q(c|x~) itself (a softmax of the probabilities), as the authors' code
+    does; bounded below by log(1 + (K - 1) / e), where -log q(c|x~) is not."""
+    model = tiny_model("infocatvae", info_input="probabilities")  # K = 4
+    seed = tf.constant([5, 6])
+    codes = [0, 1, 2, 3, 0, 1, 2, 3]
+    z = model.prior_means()[codes] + tf.random.stateless_normal(
+        [8, 4], seed=tf.random.experimental.stateless_fold_in(seed, 1))
+    q = tf.nn.softmax(model.cluster_logits(tf.sigmoid(model.decoder(z))))
+    expected = -tf.nn.log_softmax(q).numpy()[np.arange(8), codes]
+    info = model.info_term(seed).numpy()
+    np.testing.assert_allclose(info, expected, rtol=1e-5)
+    assert np.all(info >= np.log(1 + 3 / np.e) - 1e-6)
+    logits_model = tiny_model("infocatvae")
+    logits_model.set_weights(model.get_weights())
+    assert not np.allclose(logits_model.info_term(seed).numpy(), info)
+    assert tfmix.InfoCatVAE.from_config(model.get_config()).info_input == "probabilities"
+    assert tfmix.InfoCatVAE(hidden_units=(8,)).info_input == "logits"
+    with pytest.raises(ValueError, match="info_input"):
+        tiny_model("infocatvae", info_input="softmax")
+    departures = tfmix.InfoCatVAE.reference_departures
+    assert any("info_input" in d for d in departures({}))
+    assert not any("info_input" in d for d in departures({"info_input": "probabilities"}))
+
+
 def test_default_information_weight_is_the_authors_per_image():
     # their 100 x mean cross-entropy beside a loss summed over 128 images
     assert tfmix.InfoCatVAE(hidden_units=(8,)).info_weight == pytest.approx(100 / 128)

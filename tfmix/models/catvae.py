@@ -58,7 +58,8 @@ Where the authors' code (`edouardpineau/infoCatVAE` `main.py`, `utils.py`,
   with the same Bernoulli cross-entropy; `tfmix train ... --binarize none`);
 - their information term applies `F.cross_entropy` to the probabilities a
   (a softmax of a softmax, at least log(1 + (K-1)/e) = 1.46 nats for
-  K = 10); here it is -log q(c|x~);
+  K = 10); here the default is -log q(c|x~), InfoGAN's bound that
+  the paper adapts, and `info_input="probabilities"` is theirs;
 - their dropout stays on at test time (`F.dropout` without
   `training=self.training`); evaluation here is deterministic.
 
@@ -261,6 +262,11 @@ class InfoCatVAE(CatVAE):
         info_samples: generated samples per training step (the authors':
             10 per category, 100 for K = 10); "stratified" uses
             `info_samples // K` per category and needs `info_samples >= K`.
+        info_input: what the cross-entropy against the code reads:
+            "logits" (default; -log q(c|x~), the mutual-information bound
+            of InfoGAN) or "probabilities" (the authors' code: PyTorch's
+            `F.cross_entropy` applied to q(c|x~) itself, a softmax of the
+            probabilities).
 
     Example:
     >>> model = InfoCatVAE(num_clusters=10, info_sampling="stratified")
@@ -268,9 +274,10 @@ class InfoCatVAE(CatVAE):
 
     unlabelled_term_names = MarginalMixtureVAE.unlabelled_term_names + ("info",)
     INFO_SAMPLING = ("stratified", "relaxed")
+    INFO_INPUT = ("logits", "probabilities")
 
     def __init__(self, info_weight=100 / 128, temperature=0.5, info_samples=100,
-                 info_sampling="stratified", **kwargs):
+                 info_sampling="stratified", info_input="logits", **kwargs):
         if float(info_weight) < 0 or float(temperature) <= 0 or int(info_samples) < 1:
             raise ValueError(
                 "`info_weight` must be >= 0, `temperature` > 0 and `info_samples` >= 1; got "
@@ -278,6 +285,9 @@ class InfoCatVAE(CatVAE):
             )
         if info_sampling not in self.INFO_SAMPLING:
             raise ValueError(f"`info_sampling` must be one of {self.INFO_SAMPLING}, got {info_sampling!r}")
+        if info_input not in self.INFO_INPUT:
+            raise ValueError(f"`info_input` must be one of {self.INFO_INPUT}, got {info_input!r}")
+        self.info_input = info_input
         self.info_weight, self.temperature, self.info_samples = float(info_weight), float(temperature), int(info_samples)
         self.info_sampling = info_sampling
         super().__init__(**kwargs)
@@ -297,12 +307,17 @@ class InfoCatVAE(CatVAE):
 
     def info_term(self, seed):
         """E[-sum_k c_k log q(k | x~)] over generated x~, with z ~ N(c mu, I)
-        and x~ = E[x|z] (a [M] tensor; c one-hot or relaxed, `info_codes`)."""
+        and x~ = E[x|z] (a [M] tensor; c one-hot or relaxed, `info_codes`).
+        With `info_input="probabilities"` (the authors' code) q(.|x~) is
+        replaced by softmax(q(.|x~))."""
         c = self.info_codes(seed)
         z = tf.matmul(c, tf.constant(self.prior_means())) + tf.random.stateless_normal(
             [tf.shape(c)[0], self.latent_dim], seed=tf.random.experimental.stateless_fold_in(seed, 1))
         x_gen = tf.sigmoid(self.decode_logits(z, c))
-        return -tf.reduce_sum(c * tf.nn.log_softmax(self.cluster_logits(x_gen)), -1)
+        scores = self.cluster_logits(x_gen)
+        if self.info_input == "probabilities":
+            scores = tf.nn.softmax(scores)
+        return -tf.reduce_sum(c * tf.nn.log_softmax(scores), -1)
 
     def unlabelled_terms(self, x, training=False):
         terms = super().unlabelled_terms(x, training)
@@ -326,12 +341,14 @@ class InfoCatVAE(CatVAE):
                        "a loss summed over batches of 128 images, 100 / 128 = 0.78 per image")
         if int(hp.get("info_samples", 100)) != 100:
             out.append(f"{int(hp['info_samples'])} generated samples per step; theirs 10 per category, 100")
-        out.append("the information term is -log q(c|x~); theirs applies `F.cross_entropy` to the probabilities "
-                   "q(c|x~) (a softmax of a softmax, at least 1.46 nats for K = 10)")
+        if hp.get("info_input", "logits") != "probabilities":
+            out.append("the information term is -log q(c|x~); theirs applies `F.cross_entropy` to the probabilities "
+                       "q(c|x~) (a softmax of a softmax, at least 1.46 nats for K = 10; "
+                       "`info_input=\"probabilities\"`)")
         return out
 
     def get_config(self):
         config = super().get_config()
         config.update(info_weight=self.info_weight, temperature=self.temperature, info_samples=self.info_samples,
-                      info_sampling=self.info_sampling)
+                      info_sampling=self.info_sampling, info_input=self.info_input)
         return config
