@@ -79,8 +79,8 @@ def test_info_input_probabilities_is_the_authors_cross_entropy_of_the_probabilit
     with pytest.raises(ValueError, match="info_input"):
         tiny_model("infocatvae", info_input="softmax")
     departures = tfmix.InfoCatVAE.reference_departures
-    assert any("info_input" in d for d in departures({}))
-    assert not any("info_input" in d for d in departures({"info_input": "probabilities"}))
+    assert any("F.cross_entropy" in d for d in departures({}))
+    assert not any("F.cross_entropy" in d for d in departures({"info_input": "probabilities"}))
 
 
 def test_default_information_weight_is_the_authors_per_image():

@@ -343,8 +343,7 @@ class InfoCatVAE(CatVAE):
             out.append(f"{int(hp['info_samples'])} generated samples per step; theirs 10 per category, 100")
         if hp.get("info_input", "logits") != "probabilities":
             out.append("the information term is -log q(c|x~); theirs applies `F.cross_entropy` to the probabilities "
-                       "q(c|x~) (a softmax of a softmax, at least 1.46 nats for K = 10; "
-                       "`info_input=\"probabilities\"`)")
+                       "q(c|x~) (a softmax of a softmax, at least 1.46 nats for K = 10)")
         return out
 
     def get_config(self):
