@@ -7,6 +7,7 @@
     python scripts/campaign.py save              # copy every run's resumable state into zoo/campaign/
                                                  # (once per session, at the end: see submission_size.py)
     python scripts/campaign.py report            # GMVAE test accuracy at Shu's epochs, Markdown
+    python scripts/campaign.py plot [--out PNG]  # the same per epoch beside Shu's logs (docs/figures/)
 
 `run` snapshots the committed code (`git archive HEAD`) under the runs
 directory and trains from that snapshot (PYTHONPATH), so that editing the
@@ -379,12 +380,20 @@ def epochs_done(run_dir):
     return int(meta.get("epoch", 0))
 
 
+def log_rows(run_dir):
+    """The rows of a run's log.csv by epochs done (1 after the first epoch;
+    a resume may repeat an epoch: its last row counts), {} without a log."""
+    path = os.path.join(run_dir, "log.csv")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return {int(r["epoch"]) + 1: r for r in csv.DictReader(f)}
+
+
 def training_neg_elbo(run_dir, last=10):
     """Mean training -ELBO (the `neg_elbo` column of log.csv) over the last
     `last` epochs: the seed-selection criterion (no test labels)."""
-    path = os.path.join(run_dir, "log.csv")
-    with open(path) as f:
-        rows = {int(r["epoch"]): r for r in csv.DictReader(f)}  # a resume may repeat an epoch
+    rows = log_rows(run_dir)
     values = [float(rows[e]["neg_elbo"]) for e in sorted(rows)[-last:]]
     return sum(values) / len(values)
 
@@ -673,10 +682,7 @@ def entropy_table(runs_dir):
     for job in QUEUE:
         d = state_dir(runs_dir, job)
         shu_like = job.get("preset") == "gmvae_mnist" or job.get("beside_shu") or job.get("entropy_probe")
-        if not shu_like or not os.path.exists(os.path.join(d, "log.csv")):
-            continue
-        with open(os.path.join(d, "log.csv")) as f:
-            rows = {int(r["epoch"]) + 1: r for r in csv.DictReader(f)}
+        rows = log_rows(d) if shu_like else {}
         if not rows:
             continue
         cells = [f"{math.log(10) - float(rows[e]['val_kl_y']):.2f}" if e in rows and rows[e].get("val_kl_y") else ""
@@ -757,12 +763,9 @@ def cmd_report(args):
     for job in QUEUE:
         d = state_dir(args.runs_dir, job)
         shu_like = job.get("preset") == "gmvae_mnist" or job.get("beside_shu")  # Shu's protocol on MNIST
-        if not shu_like or not os.path.exists(os.path.join(d, "log.csv")):
-            continue
-        with open(os.path.join(d, "log.csv")) as f:
-            rows = {int(r["epoch"]) + 1: r for r in csv.DictReader(f)}
+        rows = log_rows(d) if shu_like else {}
         if not rows:
-            continue  # started, no epoch finished yet
+            continue  # not Shu's protocol, or no epoch finished yet
         cells = []
         for e in CHECKPOINTS.values():
             r = rows.get(e)
@@ -805,6 +808,73 @@ def seed_group(run):
     """The `SEED_GROUPS` prefix of a run name that is the prefix and a seed, else None."""
     prefix = run.rstrip("0123456789")
     return prefix if prefix != run and prefix in SEED_GROUPS else None
+
+
+#: `plot`'s panels: (title, seed groups drawn, last of Shu's epochs shown or None for all)
+PLOT_PANELS = (
+    ("The recipes, to Shu's epoch 100", tuple(SEED_GROUPS), 101),
+    ("Issue 19's protocol: three seeds to his epoch 300, the lowest training -ELBO on to 1000",
+     ("gmvae_mnist_seed", "gmvae_eps_seed"), None),
+)
+
+
+def accuracy_curves(runs_dir):
+    """The GMVAE seed groups' test accuracy (majority vote) after each epoch,
+    against Shu's epochs: {group prefix: [(run, Shu's epochs, accuracies)]}.
+    A `seed="best"` continuation joins the group of the seeds it chooses
+    among (its log begins with its seed's)."""
+    curves = {}
+    for job in QUEUE:
+        group = seed_group(job["run"]) or (seed_group(job["among"][0]) if job.get("seed") == "best" else None)
+        rows = log_rows(state_dir(runs_dir, job)) if group else {}
+        epochs = sorted(e for e, r in rows.items() if r.get("test_acc_majority"))
+        if epochs:
+            curves.setdefault(group, []).append(
+                (job["run"], [e / SHU_EPOCH for e in epochs], [float(rows[e]["test_acc_majority"]) for e in epochs]))
+    return curves
+
+
+def cmd_plot(args):
+    """A PNG of `accuracy_curves` beside Shu's logs (`SHU_LOGS`), one panel
+    per `PLOT_PANELS` entry; written whole or not at all."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = accuracy_curves(args.runs_dir)
+    if not curves:
+        sys.exit(f"campaign.py plot: no GMVAE seed run has a test accuracy in {args.runs_dir} or {SAVED}")
+    colours = {prefix: f"C{i}" for i, prefix in enumerate(SEED_GROUPS)}
+    fig, axes = plt.subplots(1, len(PLOT_PANELS), figsize=(6 * len(PLOT_PANELS), 4.5))
+    for ax, (title, groups, last) in zip(axes, PLOT_PANELS):
+        for prefix in groups:
+            for i, (run, xs, ys) in enumerate(curves.get(prefix, ())):
+                keep = [k for k, x in enumerate(xs) if last is None or x <= last]
+                best = not seed_group(run)  # the continuation (its log begins with its seed's)
+                label = (f"{run}: the chosen seed, continued" if best
+                         else f"{SEED_GROUPS[prefix]} ({prefix}*)" if i == 0 else None)
+                ax.plot([xs[k] for k in keep], [100 * ys[k] for k in keep], color=colours[prefix],
+                        lw=1.8 if best else 0.8, alpha=1.0 if best else 0.7, label=label)
+        for i, log in enumerate(zip(*SHU_LOGS.values())):
+            points = [(n, 100 * a) for n, a in zip(SHU_LOGS, log) if a is not None and (last is None or n <= last)]
+            ax.plot(*zip(*points), color="black", lw=0.6, ls=":", marker="o", ms=3,
+                    label="Shu's logs 0-6 (RuiShu/vae-clustering logs/gmvae.log.*)" if i == 0 else None)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("Shu's epochs (50,000 images each)")
+        ax.set_ylabel("MNIST test accuracy, majority vote (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6.5, loc="lower right")
+    fig.tight_layout()
+    tmp = args.out + ".tmp.png"
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, args.out)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(f"wrote {args.out}: " + ", ".join(f"{p} ({len(c)} run(s))" for p, c in curves.items()))
 
 
 def needed_as_source(job, runs_dir):
@@ -857,10 +927,13 @@ def cmd_save(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name, func in (("run", cmd_run), ("serve", cmd_serve), ("status", cmd_status),
-                       ("save", cmd_save), ("report", cmd_report), ("pause", None), ("resume", None), ("stop", None)):
+    for name, func in (("run", cmd_run), ("serve", cmd_serve), ("status", cmd_status), ("save", cmd_save),
+                       ("report", cmd_report), ("plot", cmd_plot), ("pause", None), ("resume", None), ("stop", None)):
         s = sub.add_parser(name)
         s.add_argument("--runs-dir", default=DEFAULT_RUNS)
+        if name == "plot":
+            s.add_argument("--out", default=os.path.join(REPO, "docs", "figures", "campaign_gmvae_mnist.png"),
+                           help="the PNG to write")
         if name in ("run", "serve"):
             s.add_argument("--hours", type=float, required=True)
             s.add_argument("--jobs", type=int, default=os.cpu_count() or 2,

@@ -418,6 +418,37 @@ def test_report_gives_each_seed_groups_mean_where_all_its_seeds_have_the_epoch(t
     assert [c.strip() for c in row.split("|")[4:6]] == ["75.0% (n = 2, 70.0-80.0%)", ""]
 
 
+def test_plot_draws_each_seed_groups_accuracy_per_shu_epoch(tmp_path, monkeypatch):
+    """`accuracy_curves` puts each seed and the continuation that chose among
+    them in their group, at Shu's epochs (ours / (5/6)); `plot` writes a
+    PNG, and with no run to draw says so and leaves no file behind."""
+    campaign = _script("campaign")
+    runs = tmp_path / "runs"
+    for run, accs in (("gmvae_eps_seed0", (0.5, 0.6)), ("gmvae_eps_seed1", (0.4,)),
+                      ("gmvae_eps_best", (0.5, 0.6, 0.7)), ("measure", (0.9,))):
+        (runs / run).mkdir(parents=True)
+        (runs / run / "log.csv").write_text("epoch,test_acc_majority\n"
+                                            + "".join(f"{e},{a}\n" for e, a in enumerate(accs)))
+    monkeypatch.setattr(campaign, "SAVED", str(tmp_path / "saved"))
+    monkeypatch.setattr(campaign, "QUEUE", [
+        {"run": "gmvae_eps_seed0", "train": [], "epochs": 2}, {"run": "gmvae_eps_seed1", "train": [], "epochs": 2},
+        {"run": "gmvae_eps_best", "seed": "best", "train": [], "epochs": 3,
+         "among": ["gmvae_eps_seed0", "gmvae_eps_seed1"]},
+        {"run": "measure", "train": [], "epochs": 1}])
+    curves = campaign.accuracy_curves(str(runs))
+    assert list(curves) == ["gmvae_eps_seed"]
+    assert [run for run, _, _ in curves["gmvae_eps_seed"]] == ["gmvae_eps_seed0", "gmvae_eps_seed1", "gmvae_eps_best"]
+    run, xs, ys = curves["gmvae_eps_seed"][0]
+    assert xs == pytest.approx([1.2, 2.4]) and ys == [0.5, 0.6]
+    out = tmp_path / "curves.png"
+    campaign.main(["plot", "--runs-dir", str(runs), "--out", str(out)])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    empty = tmp_path / "empty.png"
+    with pytest.raises(SystemExit, match="no GMVAE seed run has a test accuracy"):
+        campaign.main(["plot", "--runs-dir", str(tmp_path / "none"), "--out", str(empty)])
+    assert not empty.exists()
+
+
 def test_submission_size_counts_every_committed_version_and_the_work_tree(tmp_path):
     """A binary file committed twice costs both versions' diffs (and its old
     content again as the reverse half), and the uncommitted change counts
