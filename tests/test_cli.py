@@ -63,7 +63,9 @@ def test_a_finished_run_without_its_model_file_gets_it_back(tmp_path):
 @pytest.mark.mnist_data
 def test_evaluate_json_and_table(run_dir, capsys):
     assert main(["evaluate", run_dir, "--json", "--ll-samples", "3", "--ll-limit", "50"]) == 0
-    res = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    res = json.loads(captured.out)  # the log-likelihood's progress bar goes to stderr, not into the JSON
+    assert "50/50" in captured.err and "log_px" in captured.err
     for key in ("acc_hungarian", "acc_majority", "nmi", "ari", "knn_error_k3", "knn_error_k5",
                 "knn_error_k10", "test_log_likelihood", "test_neg_elbo"):
         assert key in res, key

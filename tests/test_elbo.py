@@ -154,3 +154,16 @@ def test_importance_weighted_bound_is_above_elbo(name, binary_images):
     np.testing.assert_array_equal(
         model.log_likelihood(x, num_samples=5, seed=4), model.log_likelihood(x, num_samples=5, seed=4)
     )
+
+
+def test_log_likelihood_progress_bar_reports_images_and_leaves_the_estimate_unchanged(binary_images, capsys):
+    model = tiny_model("gmvae")
+    x = binary_images[:7]
+    quiet = model.log_likelihood(x, num_samples=5, batch_size=3, seed=2)
+    assert capsys.readouterr().out == ""
+    shown = model.log_likelihood(x, num_samples=5, batch_size=3, seed=2, verbose=1)
+    out = capsys.readouterr().out
+    assert "7/7" in out and "log_px" in out  # batches of 3, 3 and 1 images
+    np.testing.assert_array_equal(shown, quiet)
+    with pytest.raises(ValueError, match="`verbose` must be 0 or 1"):
+        model.log_likelihood(x, num_samples=5, verbose=2)

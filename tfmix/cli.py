@@ -15,6 +15,7 @@ one line on stderr and exit code 2.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -116,9 +117,10 @@ def cmd_evaluate(args):
     _load_tensorflow()
     from tfmix import evaluation
 
-    results = evaluation.evaluate_run(
-        args.run_dir, ll_samples=args.ll_samples, ll_limit=args.ll_limit
-    )
+    with contextlib.redirect_stdout(sys.stderr):  # the progress bar; stdout keeps the results (--json)
+        results = evaluation.evaluate_run(
+            args.run_dir, ll_samples=args.ll_samples, ll_limit=args.ll_limit, verbose=1
+        )
     from tfmix.utils import atomic_write_json
 
     atomic_write_json(os.path.join(args.run_dir, "metrics.json"), results)

@@ -48,22 +48,23 @@ def scalar_generation(report):
     return {k: report[k] for k in ("judged_generation", "generation_purity", "self_consistency")}
 
 
-def evaluate_run(run_dir, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10)):
+def evaluate_run(run_dir, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10), verbose=0):
     """Every metric of a run on its dataset's test split, as a dict.
 
     kNN errors (`knn_error_k*`: on `encode`, the posterior means;
     `knn_sample_error_k*`: on one posterior sample per image, for models
     with `sample_latent`) use the training split as reference; on
     binarized_mnist the labels are matched from grey-level MNIST.
+    `verbose=1`: a progress bar for the log-likelihood (the long part).
     """
     config, model = load_run(run_dir)
     progress = read_json(os.path.join(run_dir, PROGRESS_FILE), default={})
     return evaluate_model(config, model, epochs=progress.get("epochs_done"), ll_samples=ll_samples,
-                          ll_limit=ll_limit, knn_ks=knn_ks)
+                          ll_limit=ll_limit, knn_ks=knn_ks, verbose=verbose)
 
 
 def evaluate_model(config, model, epochs=None, ll_samples=100, ll_limit=None, knn_ks=(3, 5, 10),
-                   generation_per_cluster=GENERATION_PER_CLUSTER):
+                   generation_per_cluster=GENERATION_PER_CLUSTER, verbose=0):
     """`evaluate_run` for a model and its run config (e.g. a zoo preset's).
 
     With labels, more than one cluster and a published judge for the
@@ -99,7 +100,7 @@ def evaluate_model(config, model, epochs=None, ll_samples=100, ll_limit=None, kn
                     results[f"{name}_k{k}"] = tmetrics.knn_error(z_train, y_train, z_test, y_test, k)
     if ll_samples:
         x_ll = x_test if ll_limit is None else x_test[: int(ll_limit)]
-        ll = model.log_likelihood(x_ll, num_samples=int(ll_samples))
+        ll = model.log_likelihood(x_ll, num_samples=int(ll_samples), verbose=verbose)
         results["test_log_likelihood"] = float(ll.mean())
         results["ll_samples"] = int(ll_samples)
         results["ll_examples"] = int(len(x_ll))

@@ -265,7 +265,7 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
     for key in ("model", "dataset"):
         if config[key] != recipe[key]:
             raise ValueError(f"run {run_dir!r} has {key}={config[key]!r}, preset {preset!r} wants {recipe[key]!r}")
-    metrics = evaluation.evaluate_run(run_dir, ll_samples=ll_samples, ll_limit=ll_limit)
+    metrics = evaluation.evaluate_run(run_dir, ll_samples=ll_samples, ll_limit=ll_limit, verbose=1)
     progress = read_json(os.path.join(run_dir, runs.PROGRESS_FILE))
     zoo = presets.zoo_dir()
     os.makedirs(zoo, exist_ok=True)
@@ -374,7 +374,8 @@ def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
               "seed": card["seed"], "limit": card.get("limit")}
     ll_samples = old.get("ll_samples", 0) if ll_samples is None else ll_samples
     ll_limit = old.get("ll_examples") if ll_limit is None else ll_limit
-    metrics = evaluation.evaluate_model(config, model, epochs=card["epochs"], ll_samples=ll_samples, ll_limit=ll_limit)
+    metrics = evaluation.evaluate_model(config, model, epochs=card["epochs"], ll_samples=ll_samples,
+                                        ll_limit=ll_limit, verbose=1)
     card["metrics"] = metrics
     card.pop("generation_command", None)  # measured again with the rest
     card.pop("generation_date", None)

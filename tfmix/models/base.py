@@ -556,17 +556,24 @@ class MixtureVAE(keras.Model):
             out = self._generate_sigma_fn(tf.constant(c), seed, tf.constant(float(sigma), tf.float32))
         return np.asarray(out).reshape((-1,) + self.image_shape)
 
-    def log_likelihood(self, x, num_samples=1000, batch_size=100, sample_chunk=None, seed=0):
+    def log_likelihood(self, x, num_samples=1000, batch_size=100, sample_chunk=None, seed=0, verbose=0):
         """Importance-weighted estimate of log p(x) in nats, [N].
 
         log p(x) ~ log (1/S) sum_s w_s with S = `num_samples`; computed in
         chunks of `batch_size` examples and `sample_chunk` samples so that
         memory stays bounded whatever S. The same `seed` gives the same
-        estimate.
+        estimate. `verbose=1` shows a Keras progress bar (images done, the
+        running mean of log p(x)): 1000 samples over the 10,000 MNIST test
+        images take about an hour for CaGeM on two CPU cores.
+
+        Example:
+        >>> model.log_likelihood(x_test[:100], num_samples=1000, verbose=1).mean()  # doctest: +SKIP
         """
         x = self.check_images(x)
         if int(num_samples) < 1:
             raise ValueError(f"`num_samples` must be >= 1, got {num_samples}")
+        if verbose not in (0, 1):
+            raise ValueError(f"`verbose` must be 0 or 1, got {verbose!r}")
         self._ensure_built()
         num_samples = int(num_samples)
         if sample_chunk is None:
@@ -575,6 +582,7 @@ class MixtureVAE(keras.Model):
         sample_chunk = min(int(sample_chunk), num_samples)
         out = []
         base_seed = tf.constant([_check_seed(seed), 0], tf.int32)
+        progress = keras.utils.Progbar(len(x), unit_name="image", stateful_metrics=["log_px"]) if verbose else None
         for i in range(0, len(x), batch_size):
             xb = tf.constant(x[i : i + batch_size])
             parts = []
@@ -586,6 +594,9 @@ class MixtureVAE(keras.Model):
                 parts.append(self._log_weights_lse(xb, tf.constant(n), chunk_seed))
             lse = tf.reduce_logsumexp(tf.stack(parts, 0), axis=0)
             out.append((lse - math.log(num_samples)).numpy())
+            if progress is not None:
+                done = min(i + batch_size, len(x))
+                progress.update(done, values=[("log_px", float(np.concatenate(out).mean()))])
         return np.concatenate(out)
 
     def classify(self, x, batch_size=1000):
