@@ -8,6 +8,7 @@
                                                  # (once per session, at the end: see submission_size.py)
     python scripts/campaign.py report            # GMVAE test accuracy at Shu's epochs, Markdown
     python scripts/campaign.py plot [--out PNG]  # the same per epoch beside Shu's logs (docs/figures/)
+    python scripts/campaign.py publish RUN [--ll-limit N] [--notes "..."]  # a finished preset run -> zoo/<preset>/
 
 `run` snapshots the committed code (`git archive HEAD`) under the runs
 directory and trains from that snapshot (PYTHONPATH), so that editing the
@@ -22,12 +23,13 @@ resume needs (`run.json`, `progress.json`, `log.csv`, the Keras
 `backup/` state with the optimizer, the early-stopping state) into
 `zoo/campaign/<run>/`, one copy per unfinished run, and `run` restores a
 run from there when its directory is missing (a new machine). A finished
-run keeps only its log there (no weights): evaluate or publish it
-(`scripts/publish_zoo.py`) in the session it finishes; a finished seed
-keeps its weights until the continuation that chooses among the seeds has
-chosen (`chosen.json`, saved and restored with the continuation). A run
-already saved at its last epoch is not rewritten (dropping its weights then
-would cost a stop their size again in diffs).
+run keeps only its log there (no weights), except a preset run not yet
+published (`publish` runs `scripts/publish_zoo.py` on it and records
+`published.json` in its directory; `status` lists the runs waiting for it)
+and a finished seed, which keeps its weights until the continuation that
+chooses among the seeds has chosen (`chosen.json`, saved and restored with
+the continuation). A run already saved at its last epoch is not rewritten
+(dropping its weights then would cost a stop their size again in diffs).
 """
 
 import argparse
@@ -43,12 +45,15 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_RUNS = os.path.join(os.path.expanduser("~"), "tfmix-runs", "campaign")
 SAVED = os.path.join(REPO, "zoo", "campaign")
+PUBLISH_ZOO = os.path.join(REPO, "scripts", "publish_zoo.py")
+#: in a preset run's directory once `publish` has published it: {"preset", "epochs", "date"}
+PUBLISHED_FILE = "published.json"
 #: what a run directory needs to resume exactly (BackupAndRestore state included)
 RESUME_FILES = ("run.json", "progress.json", "log.csv", "backup/latest.weights.h5",
                 "backup/training_metadata.json", "best.weights.h5", "early_stopping.json",
-                "labelled_indices.npy", "chosen.json")  # chosen.json: a continuation's seed
+                "labelled_indices.npy", "chosen.json", PUBLISHED_FILE)  # chosen.json: a continuation's seed
 #: what a finished measurement run keeps in zoo/campaign/ (no weights)
-FINISHED_FILES = ("run.json", "progress.json", "log.csv", "backup/training_metadata.json")
+FINISHED_FILES = ("run.json", "progress.json", "log.csv", "backup/training_metadata.json", PUBLISHED_FILE)
 #: one of Shu's epochs is 500 steps of 100 images; ours is one pass over 60,000
 SHU_EPOCH = 50000 / 60000
 
@@ -445,7 +450,7 @@ def restore(job, runs_dir):
     src, dst = os.path.join(SAVED, job["run"]), run_dir_of(runs_dir, job)
     if os.path.isdir(dst) or not os.path.isdir(src):
         return False
-    for name in RESUME_FILES:
+    for name in RESUME_FILES + ("model.keras",):  # model.keras: saved while awaiting `publish` only
         if os.path.exists(os.path.join(src, name)):
             os.makedirs(os.path.dirname(os.path.join(dst, name)), exist_ok=True)
             shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
@@ -640,6 +645,10 @@ def cmd_status(args):
         print(f"{job['run']:<28} {done:>4}/{job['epochs']:<4} {pace:>9.2f} "
               f"{(f'{hours:.1f}' if hours else ''):>7}  {acc}")
     print(f"slot-hours left on this CPU, at each run's pace so far (runs not started count 0): {left:.1f}")
+    for job in QUEUE:
+        if awaiting_publication(job, args.runs_dir):
+            print(f"finished, not yet published: {job['run']} -> zoo/{preset_of(job)}/ "
+                  f"(python scripts/campaign.py publish {job['run']} --notes \"...\")")
 
 
 #: Shu's test accuracy (majority vote) in `RuiShu/vae-clustering`
@@ -885,6 +894,51 @@ def needed_as_source(job, runs_dir):
                and not os.path.exists(os.path.join(run_dir_of(runs_dir, j), "chosen.json")) for j in QUEUE)
 
 
+def preset_of(job):
+    """The zoo preset `job` trains, None for a measurement or for a seed
+    that a `seed="best"` continuation chooses among (the continuation is
+    the one published)."""
+    if any(job["run"] in j.get("among", ()) for j in QUEUE):
+        return None
+    return job.get("preset") or (job.get("for_preset") if job.get("seed") == "best" else None)
+
+
+def awaiting_publication(job, runs_dir):
+    """Whether `job` is a preset run that has reached its epochs on this
+    machine, with its model (a run restored as finished has its log only),
+    and has not been published at them (`published.json`)."""
+    d = run_dir_of(runs_dir, job)
+    if (preset_of(job) is None or job.get("finished_elsewhere") or epochs_done(d) < job["epochs"]
+            or not os.path.exists(os.path.join(d, "model.keras"))):
+        return False
+    return read_json(os.path.join(d, PUBLISHED_FILE), {}).get("epochs") != epochs_done(d)
+
+
+def cmd_publish(args):
+    """Publishes a finished preset run as its zoo preset (`publish_zoo.py`,
+    whose command the card records) and marks the run published."""
+    job = next((j for j in QUEUE if j["run"] == args.run), None)
+    if job is None:
+        sys.exit(f"no run {args.run!r} in the queue")
+    preset, d = preset_of(job), run_dir_of(args.runs_dir, job)
+    if preset is None:
+        sys.exit(f"{args.run} is a measurement or a seed, not a preset run: nothing to publish")
+    if epochs_done(d) < job["epochs"]:
+        sys.exit(f"{args.run} is at epoch {epochs_done(d)} of {job['epochs']}: publish it when it has finished")
+    cmd = [sys.executable, PUBLISH_ZOO, preset, "--run", d, "--ll-samples", str(args.ll_samples)]
+    cmd += ["--ll-limit", str(args.ll_limit)] if args.ll_limit else []
+    cmd += ["--notes", args.notes] if args.notes else []
+    cmd += ["--train-command", args.train_command] if args.train_command else []
+    done = subprocess.run(cmd, cwd=REPO)
+    if done.returncode != 0:
+        sys.exit(f"publish_zoo.py failed (exit code {done.returncode}); {args.run} stays unpublished")
+    tmp = os.path.join(d, PUBLISHED_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump({"preset": preset, "epochs": epochs_done(d), "date": time.strftime("%Y-%m-%d")}, f)
+    os.replace(tmp, os.path.join(d, PUBLISHED_FILE))
+    print(f"published {args.run} at epoch {epochs_done(d)} as zoo/{preset}/ (`save` records it in zoo/campaign/)")
+
+
 def cmd_save(args):
     """Copies each run's resumable state into zoo/campaign/<run>/ (atomically per run)."""
     for job in QUEUE:
@@ -893,15 +947,19 @@ def cmd_save(args):
         if not done:
             continue
         dst = os.path.join(SAVED, job["run"])
-        if done >= job["epochs"] and epochs_done(dst) == done:
+        published = read_json(os.path.join(d, PUBLISHED_FILE))
+        if (done >= job["epochs"] and epochs_done(dst) == done
+                and read_json(os.path.join(dst, PUBLISHED_FILE)) == published):
             continue  # saved at its last epoch already: rewriting it would only add diffs (dropping weights too)
         # a finished run keeps its log and its epoch count, not its weights
-        # (a measurement's figures go to BENCHMARKS.md, a preset run is
-        # published from its run directory in the session it finishes; a
-        # seed keeps them until its continuation has chosen): a new machine
-        # restores it as finished instead of training it again
-        finished = done >= job["epochs"] and not needed_as_source(job, args.runs_dir)
-        names = FINISHED_FILES if finished else RESUME_FILES
+        # (a measurement's figures go to BENCHMARKS.md, a preset run's
+        # weights are in its preset once published; a seed keeps them until
+        # its continuation has chosen): a new machine restores it as finished
+        # instead of training it again. A preset run not yet published keeps
+        # its model too, which `publish` reads on whichever machine.
+        waiting = awaiting_publication(job, args.runs_dir)
+        finished = done >= job["epochs"] and not needed_as_source(job, args.runs_dir) and not waiting
+        names = FINISHED_FILES if finished else RESUME_FILES + (("model.keras",) if waiting else ())
         tmp = dst + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         for name in names:
@@ -913,7 +971,8 @@ def cmd_save(args):
             os.rename(dst, old)
         os.rename(tmp, dst)
         shutil.rmtree(old, ignore_errors=True)
-        print(f"saved {job['run']} at epoch {done} to {dst}" + (" (finished: log only)" if finished else ""))
+        print(f"saved {job['run']} at epoch {done} to {dst}" + (" (finished: log only)" if finished else "")
+              + (" (finished, model and weights kept until `publish`)" if waiting else ""))
     # each save of a 25 MB run adds about 60 MB to the stop's diffs: say where the stop stands
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import submission_size
@@ -928,9 +987,16 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, func in (("run", cmd_run), ("serve", cmd_serve), ("status", cmd_status), ("save", cmd_save),
-                       ("report", cmd_report), ("plot", cmd_plot), ("pause", None), ("resume", None), ("stop", None)):
+                       ("report", cmd_report), ("plot", cmd_plot), ("publish", cmd_publish), ("pause", None),
+                       ("resume", None), ("stop", None)):
         s = sub.add_parser(name)
         s.add_argument("--runs-dir", default=DEFAULT_RUNS)
+        if name == "publish":
+            s.add_argument("run", help="a preset run of the queue that has reached its epochs")
+            s.add_argument("--ll-samples", type=int, default=1000, help="importance samples for log p(x)")
+            s.add_argument("--ll-limit", type=int, default=None, help="test images for log p(x) (default all)")
+            s.add_argument("--notes", default="", help="the card's notes")
+            s.add_argument("--train-command", default=None, help="the card's training command")
         if name == "plot":
             s.add_argument("--out", default=os.path.join(REPO, "docs", "figures", "campaign_gmvae_mnist.png"),
                            help="the PNG to write")

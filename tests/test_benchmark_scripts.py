@@ -295,6 +295,76 @@ def test_campaign_keeps_the_seeds_weights_until_the_continuation_has_chosen(tmp_
     assert (runs / "best" / "backup" / "latest.weights.h5").read_text() == "continued"
 
 
+
+def test_campaign_keeps_a_finished_preset_run_until_it_is_published(tmp_path, monkeypatch, capsys):
+    """A preset run that reached its epochs keeps its weights and model in
+    its saved copy until `publish` has run publish_zoo.py on it (a new
+    machine can then publish it); `status` lists it meanwhile; `publish`
+    refuses a measurement, an unfinished run and a failed publication, and
+    once published, `save` keeps the run's log only."""
+    import argparse
+    import json
+    import shutil
+
+    campaign = _script("campaign")
+    runs, saved = tmp_path / "runs", tmp_path / "saved"
+
+    def run(name, epoch):
+        d = runs / name
+        (d / "backup").mkdir(parents=True, exist_ok=True)
+        (d / "backup" / "training_metadata.json").write_text(f'{{"epoch": {epoch}}}')
+        (d / "backup" / "latest.weights.h5").write_text("weights")
+        (d / "model.keras").write_text("model")
+        (d / "run.json").write_text('{"seed": 0}')
+        (d / "log.csv").write_text("epoch,neg_elbo\n" + "".join(f"{e},{90 - e}\n" for e in range(epoch)))
+        return d
+
+    preset_run, measurement, unfinished = run("p_seed0", 3), run("m", 3), run("q_seed0", 2)
+    monkeypatch.setattr(campaign, "QUEUE", [{"run": "p_seed0", "preset": "p", "seed": 0, "epochs": 3},
+                                            {"run": "m", "train": [], "epochs": 3},
+                                            {"run": "q_seed0", "preset": "q", "seed": 0, "epochs": 3}])
+    monkeypatch.setattr(campaign, "SAVED", str(saved))
+    calls = tmp_path / "calls.json"
+    fake = tmp_path / "publish_zoo.py"  # records its arguments; fails while tmp_path/fail exists
+    fake.write_text("import json, os, sys\n"
+                    f"json.dump(sys.argv[1:], open({str(calls)!r}, 'w'))\n"
+                    f"sys.exit(1 if os.path.exists({str(tmp_path / 'fail')!r}) else 0)\n")
+    monkeypatch.setattr(campaign, "PUBLISH_ZOO", str(fake))
+    args = argparse.Namespace(runs_dir=str(runs))
+    campaign.cmd_status(args)
+    out = capsys.readouterr().out
+    assert "finished, not yet published: p_seed0 -> zoo/p/" in out and "published: m ->" not in out
+    campaign.cmd_save(args)
+    assert (saved / "p_seed0" / "backup" / "latest.weights.h5").exists() and (saved / "p_seed0" / "model.keras").exists()
+    assert not (saved / "m" / "backup" / "latest.weights.h5").exists()  # a finished measurement: its log only
+    # a new machine restores the waiting run with its model: publishable there
+    shutil.rmtree(preset_run)
+    assert campaign.restore(campaign.QUEUE[0], str(runs)) and (preset_run / "model.keras").exists()
+    assert campaign.awaiting_publication(campaign.QUEUE[0], str(runs))
+
+    def publish(name):
+        return campaign.cmd_publish(argparse.Namespace(runs_dir=str(runs), run=name, ll_samples=1000, ll_limit=20,
+                                                       notes="n", train_command=None))
+
+    for name, message in (("m", "not a preset run"), ("q_seed0", "is at epoch 2 of 3"), ("nope", "no run 'nope'")):
+        with pytest.raises(SystemExit, match=message):
+            publish(name)
+    (tmp_path / "fail").write_text("")
+    with pytest.raises(SystemExit, match="stays unpublished"):
+        publish("p_seed0")
+    assert not (preset_run / campaign.PUBLISHED_FILE).exists()
+    (tmp_path / "fail").unlink()
+    publish("p_seed0")
+    assert json.loads(calls.read_text()) == ["p", "--run", str(preset_run), "--ll-samples", "1000",
+                                             "--ll-limit", "20", "--notes", "n"]
+    assert json.loads((preset_run / campaign.PUBLISHED_FILE).read_text())["epochs"] == 3
+    campaign.cmd_status(args)
+    assert "not yet published" not in capsys.readouterr().out
+    campaign.cmd_save(args)  # saved at its last epoch before, but not as published: rewritten, log only
+    assert not (saved / "p_seed0" / "backup" / "latest.weights.h5").exists()
+    assert not (saved / "p_seed0" / "model.keras").exists() and (saved / "p_seed0" / campaign.PUBLISHED_FILE).exists()
+    assert unfinished.exists()
+
 def test_component_separation_tells_collapsed_components_from_distinct_ones():
     import types
 
