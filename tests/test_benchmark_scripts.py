@@ -363,7 +363,11 @@ def test_campaign_keeps_a_finished_preset_run_until_it_is_published(tmp_path, mo
     campaign.cmd_save(args)  # saved at its last epoch before, but not as published: rewritten, log only
     assert not (saved / "p_seed0" / "backup" / "latest.weights.h5").exists()
     assert not (saved / "p_seed0" / "model.keras").exists() and (saved / "p_seed0" / campaign.PUBLISHED_FILE).exists()
-    assert unfinished.exists()
+    # a run marked finished_elsewhere keeps its saved copy, whatever its directory here holds
+    campaign.QUEUE[1]["finished_elsewhere"] = "saved at 3; finished at 4"
+    (measurement / "backup" / "training_metadata.json").write_text('{"epoch": 4}')
+    campaign.cmd_save(args)
+    assert campaign.epochs_done(str(saved / "m")) == 3 and unfinished.exists()
 
 def test_component_separation_tells_collapsed_components_from_distinct_ones():
     import types
