@@ -52,6 +52,8 @@ PUBLISHED_FILE = "published.json"
 RESUME_FILES = ("run.json", "progress.json", "log.csv", "backup/latest.weights.h5",
                 "backup/training_metadata.json", "best.weights.h5", "early_stopping.json",
                 "labelled_indices.npy", "chosen.json", PUBLISHED_FILE)  # chosen.json: a continuation's seed
+#: what a finished preset run keeps in zoo/campaign/ until `publish` (which reads its model)
+AWAITING_FILES = RESUME_FILES + ("model.keras",)
 #: what a finished measurement run keeps in zoo/campaign/ (no weights)
 FINISHED_FILES = ("run.json", "progress.json", "log.csv", "backup/training_metadata.json", PUBLISHED_FILE)
 #: one of Shu's epochs is 500 steps of 100 images; ours is one pass over 60,000
@@ -453,7 +455,7 @@ def restore(job, runs_dir):
     src, dst = os.path.join(SAVED, job["run"]), run_dir_of(runs_dir, job)
     if os.path.isdir(dst) or not os.path.isdir(src):
         return False
-    for name in RESUME_FILES + ("model.keras",):  # model.keras: saved while awaiting `publish` only
+    for name in AWAITING_FILES:  # model.keras: in a saved copy while it awaits `publish` only
         if os.path.exists(os.path.join(src, name)):
             os.makedirs(os.path.dirname(os.path.join(dst, name)), exist_ok=True)
             shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
@@ -889,19 +891,23 @@ def cmd_plot(args):
     print(f"wrote {args.out}: " + ", ".join(f"{p} ({len(c)} run(s))" for p, c in curves.items()))
 
 
+def continuations_of(job):
+    """The `seed="best"` jobs that choose among `job` and other seeds."""
+    return [j for j in QUEUE if job["run"] in j.get("among", ())]
+
+
 def needed_as_source(job, runs_dir):
     """Whether a finished run's weights are still needed: it is one of the
     seeds a `seed="best"` job chooses among, and that job has not chosen yet
     (no chosen.json; once it has, the continuation has its own copy)."""
-    return any(j.get("seed") == "best" and job["run"] in j["among"]
-               and not os.path.exists(os.path.join(run_dir_of(runs_dir, j), "chosen.json")) for j in QUEUE)
+    return any(not os.path.exists(os.path.join(run_dir_of(runs_dir, j), "chosen.json")) for j in continuations_of(job))
 
 
 def preset_of(job):
     """The zoo preset `job` trains, None for a measurement or for a seed
     that a `seed="best"` continuation chooses among (the continuation is
     the one published)."""
-    if any(job["run"] in j.get("among", ()) for j in QUEUE):
+    if continuations_of(job):
         return None
     return job.get("preset") or (job.get("for_preset") if job.get("seed") == "best" else None)
 
@@ -926,20 +932,21 @@ def cmd_publish(args):
     preset, d = preset_of(job), run_dir_of(args.runs_dir, job)
     if preset is None:
         sys.exit(f"{args.run} is a measurement or a seed, not a preset run: nothing to publish")
-    if epochs_done(d) < job["epochs"]:
-        sys.exit(f"{args.run} is at epoch {epochs_done(d)} of {job['epochs']}: publish it when it has finished")
+    done = epochs_done(d)
+    if done < job["epochs"]:
+        sys.exit(f"{args.run} is at epoch {done} of {job['epochs']}: publish it when it has finished")
     cmd = [sys.executable, PUBLISH_ZOO, preset, "--run", d, "--ll-samples", str(args.ll_samples)]
     cmd += ["--ll-limit", str(args.ll_limit)] if args.ll_limit else []
     cmd += ["--notes", args.notes] if args.notes else []
     cmd += ["--train-command", args.train_command] if args.train_command else []
-    done = subprocess.run(cmd, cwd=REPO)
-    if done.returncode != 0:
-        sys.exit(f"publish_zoo.py failed (exit code {done.returncode}); {args.run} stays unpublished")
+    returncode = subprocess.run(cmd, cwd=REPO).returncode
+    if returncode != 0:
+        sys.exit(f"publish_zoo.py failed (exit code {returncode}); {args.run} stays unpublished")
     tmp = os.path.join(d, PUBLISHED_FILE + ".tmp")
     with open(tmp, "w") as f:
-        json.dump({"preset": preset, "epochs": epochs_done(d), "date": time.strftime("%Y-%m-%d")}, f)
+        json.dump({"preset": preset, "epochs": done, "date": time.strftime("%Y-%m-%d")}, f)
     os.replace(tmp, os.path.join(d, PUBLISHED_FILE))
-    print(f"published {args.run} at epoch {epochs_done(d)} as zoo/{preset}/ (`save` records it in zoo/campaign/)")
+    print(f"published {args.run} at epoch {done} as zoo/{preset}/ (`save` records it in zoo/campaign/)")
 
 
 def cmd_save(args):
@@ -962,7 +969,7 @@ def cmd_save(args):
         # its model too, which `publish` reads on whichever machine.
         waiting = awaiting_publication(job, args.runs_dir)
         finished = done >= job["epochs"] and not needed_as_source(job, args.runs_dir) and not waiting
-        names = FINISHED_FILES if finished else RESUME_FILES + (("model.keras",) if waiting else ())
+        names = FINISHED_FILES if finished else AWAITING_FILES if waiting else RESUME_FILES
         tmp = dst + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         for name in names:

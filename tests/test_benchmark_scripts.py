@@ -295,7 +295,6 @@ def test_campaign_keeps_the_seeds_weights_until_the_continuation_has_chosen(tmp_
     assert (runs / "best" / "backup" / "latest.weights.h5").read_text() == "continued"
 
 
-
 def test_campaign_keeps_a_finished_preset_run_until_it_is_published(tmp_path, monkeypatch, capsys):
     """A preset run that reached its epochs keeps its weights and model in
     its saved copy until `publish` has run publish_zoo.py on it (a new
@@ -368,6 +367,7 @@ def test_campaign_keeps_a_finished_preset_run_until_it_is_published(tmp_path, mo
     (measurement / "backup" / "training_metadata.json").write_text('{"epoch": 4}')
     campaign.cmd_save(args)
     assert campaign.epochs_done(str(saved / "m")) == 3 and unfinished.exists()
+
 
 def test_component_separation_tells_collapsed_components_from_distinct_ones():
     import types

@@ -583,6 +583,7 @@ class MixtureVAE(keras.Model):
         out = []
         base_seed = tf.constant([_check_seed(seed), 0], tf.int32)
         progress = keras.utils.Progbar(len(x), unit_name="image", stateful_metrics=["log_px"]) if verbose else None
+        total = 0.0  # the running sum of log p(x) the progress bar shows as a mean
         for i in range(0, len(x), batch_size):
             xb = tf.constant(x[i : i + batch_size])
             parts = []
@@ -596,7 +597,8 @@ class MixtureVAE(keras.Model):
             out.append((lse - math.log(num_samples)).numpy())
             if progress is not None:
                 done = min(i + batch_size, len(x))
-                progress.update(done, values=[("log_px", float(np.concatenate(out).mean()))])
+                total += float(out[-1].sum())
+                progress.update(done, values=[("log_px", total / done)])
         return np.concatenate(out)
 
     def classify(self, x, batch_size=1000):
