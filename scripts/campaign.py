@@ -2,6 +2,7 @@
 
     # start the queue for H hours (returns at once; the queue runs in the background)
     python scripts/campaign.py run --hours 2.5 [--runs-dir ~/tfmix-runs/campaign]
+    python scripts/campaign.py run --hours 2.5 --jobs 1 --threads 1  # a core left free (an evaluation)
     python scripts/campaign.py status            # epochs done per run, what is running
     python scripts/campaign.py pause | resume    # SIGSTOP / SIGCONT the whole queue (benchmarks, CI)
     python scripts/campaign.py save              # copy every run's resumable state into zoo/campaign/
@@ -13,7 +14,7 @@
 `run` snapshots the committed code (`git archive HEAD`) under the runs
 directory and trains from that snapshot (PYTHONPATH), so that editing the
 work tree never changes a running job. It keeps as many trainings going as
-there are cores (one TF thread each), each resuming where it stopped
+there are cores (one TF thread each; `--jobs`, `--threads` to change), each resuming where it stopped
 (`tfmix.runs.train`: the same run directory, the same data per epoch),
 in the order of `QUEUE`, and stops them cleanly: each invocation gets a
 time limit that ends its last epoch before the hours run out.
@@ -583,7 +584,7 @@ def cmd_serve(args):
                 minutes = (deadline - time.time()) / 60 - 1.5 * epoch_minutes(run_dir) - 2
                 if minutes < 1:
                     continue
-                threads = max(1, (os.cpu_count() or 2) // args.jobs)
+                threads = args.threads or max(1, (os.cpu_count() or 2) // args.jobs)
                 running[job["run"]] = start_job(job, seed, code, runs_dir, minutes, threads, log)
                 free -= 1
             if not running:
@@ -604,6 +605,8 @@ def cmd_run(args):
         sys.exit(f"a campaign queue is already running (pid {pid['pid']}); `status`, `pause` or `stop` it")
     cmd = [sys.executable, os.path.abspath(__file__), "serve", "--hours", str(args.hours),
            "--runs-dir", args.runs_dir, "--jobs", str(args.jobs)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=open(os.path.join(args.runs_dir, "campaign.err"), "a"))
     with open(pid_file(args.runs_dir), "w") as f:
@@ -1014,8 +1017,15 @@ def main(argv=None):
             s.add_argument("--hours", type=float, required=True)
             s.add_argument("--jobs", type=int, default=os.cpu_count() or 2,
                            help="trainings at once (default: one per core)")
+            s.add_argument("--threads", type=int, default=None,
+                           help="threads per training (default: the cores shared among --jobs); e.g. "
+                                "`--jobs 1 --threads 1` leaves a core free for an evaluation")
         s.set_defaults(func=func)
     args = p.parse_args(argv)
+    if args.cmd in ("run", "serve"):
+        for name in ("jobs", "threads"):
+            if getattr(args, name) is not None and getattr(args, name) < 1:
+                p.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.cmd == "pause":
         return _signal(args, signal.SIGSTOP, "paused")
     if args.cmd == "resume":

@@ -3,6 +3,7 @@
 import argparse
 import importlib.util
 import os
+import re
 
 import numpy as np
 import pytest
@@ -164,6 +165,14 @@ def test_judge_generation_per_cluster(tmp_path, capsys):
     assert f"expected NAME=RUN_DIR, got {run!r}" in capsys.readouterr().err
 
 
+def test_campaign_run_rejects_no_slots_or_threads(capsys):
+    campaign = _script("campaign")
+    for flag in ("--jobs", "--threads"):
+        with pytest.raises(SystemExit):
+            campaign.main(["run", "--hours", "1", flag, "0"])
+        assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err
+
+
 @pytest.mark.mnist_data
 def test_campaign_queue_trains_saves_restores_and_resumes(tmp_path, monkeypatch, capsys):
     """The queue trains a (tiny) job from the committed code in a
@@ -186,9 +195,14 @@ def test_campaign_queue_trains_saves_restores_and_resumes(tmp_path, monkeypatch,
     lost = {"run": "lost", "train": tiny, "epochs": 2, "finished_elsewhere": "finished at 2 on a lost machine"}
     monkeypatch.setattr(campaign, "QUEUE", [lost, {"run": "tiny", "train": tiny, "epochs": 2}, gated])
     monkeypatch.setattr(campaign, "SAVED", str(saved))
-    args = argparse.Namespace(runs_dir=str(runs), hours=0.5, jobs=1)
+    args = argparse.Namespace(runs_dir=str(runs), hours=0.5, jobs=1, threads=None)
     campaign.cmd_serve(args)
     assert campaign.epochs_done(str(runs / "tiny")) == 2
+    def started(from_epoch):  # the queue's log lines for the trainings it started from that epoch
+        return re.findall(rf"start tiny \(seed None, to epoch \d+, from {from_epoch}, .*",
+                          (runs / "campaign.log").read_text())
+
+    assert started(0)[0].endswith(f"{os.cpu_count() or 2} thread(s))")  # one job: every core
     assert not (runs / "gated").exists() and "no_such_cpu_flag" not in campaign.cpu_flags()
     assert not (runs / "lost").exists()
     campaign.QUEUE.pop()
@@ -203,8 +217,10 @@ def test_campaign_queue_trains_saves_restores_and_resumes(tmp_path, monkeypatch,
     import shutil
 
     shutil.rmtree(runs / "tiny")  # a new machine
+    args.threads = 1  # `--threads 1`: a core left for something else
     campaign.cmd_serve(args)
     assert "restored tiny" in (runs / "campaign.log").read_text()
+    assert started(2)[0].endswith(" 1 thread(s))")
     with open(runs / "tiny" / "log.csv") as f:
         assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1, 2]  # the restored log, then epoch 3
     # finished now: save keeps its log and epoch count but no weights, and a
