@@ -7,7 +7,8 @@
     python scripts/campaign.py pause | resume    # SIGSTOP / SIGCONT the whole queue (benchmarks, CI)
     python scripts/campaign.py save              # copy every run's resumable state into zoo/campaign/
                                                  # (once per session, at the end: see submission_size.py)
-    python scripts/campaign.py report            # GMVAE test accuracy at Shu's epochs, Markdown
+    python scripts/campaign.py report            # Markdown: GMVAE test accuracy at Shu's epochs, every
+                                                 # preset run's epochs, the published presets' figures
     python scripts/campaign.py plot [--out PNG]  # the same per epoch beside Shu's logs (docs/figures/)
     python scripts/campaign.py publish RUN [--ll-limit N] [--notes "..."]  # a finished preset run -> zoo/<preset>/
 
@@ -46,6 +47,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_RUNS = os.path.join(os.path.expanduser("~"), "tfmix-runs", "campaign")
 SAVED = os.path.join(REPO, "zoo", "campaign")
+ZOO = os.path.join(REPO, "zoo")
 PUBLISH_ZOO = os.path.join(REPO, "scripts", "publish_zoo.py")
 #: in a preset run's directory once `publish` has published it: {"preset", "epochs", "date"}
 PUBLISHED_FILE = "published.json"
@@ -717,7 +719,7 @@ CHECKPOINTS = {n: shu_epochs(n) for n in (50, 100, 200, 300, 500, 1000)}
 #: issue 19's targets per preset, as the campaign table states them
 TARGETS = {
     "gmvae_mnist": ">= 87% Hungarian (published seed); 3-seed mean at Shu's 300 >= his",
-    "cagem100_mnist": "log p(x) >= -79.38; q(y|x) test error <= 3.33%",
+    "cagem100_mnist": "log p(x) >= -79.38; q(y\\|x) test error <= 3.33%",  # \\|: the Markdown cell stays whole
     "cagem0_mnist": "log p(x) >= -81.60",
     "infocatvae_mnist": "generation purity >= 95%, Hungarian >= 90%",
     "gmvae_fashion_mnist": ">= 75% Hungarian",
@@ -756,12 +758,36 @@ def campaign_table(runs_dir):
             last = rows[-1] if rows else {}
             parts = [f"Hungarian {100 * float(last['test_acc_hungarian']):.1f}%"] if last.get("test_acc_hungarian") else []
             if last.get("test_error"):
-                parts.append(f"q(y|x) test error {100 * float(last['test_error']):.2f}%")
+                parts.append(f"q(y\\|x) test error {100 * float(last['test_error']):.2f}%")
             if last.get("val_neg_elbo"):
                 parts.append(f"validation -ELBO {float(last['val_neg_elbo']):.2f}")
             now = ", ".join(parts) or "-"
         lines.append(f"| {preset} | {run_label(job)} | {epochs_done(d)} / {job['epochs']} | "
                      f"{TARGETS.get(preset, '')} | {now} |")
+    return lines
+
+
+def published_table():
+    """Markdown rows of the presets issue 19 sets targets for, as published
+    (`zoo/<preset>/card.json`): epochs, date and the figures the targets
+    name, beside the targets. log p(x) is measured only when a preset is
+    published, so this is where the table states it."""
+    lines = ["| preset | published: epochs, date | Hungarian | q(y\\|x) test error | log p(x) (test images) | "
+             "generation purity | target (issue 19) |", "|---|---|---|---|---|---|---|"]
+    for preset, target in TARGETS.items():
+        card = read_json(os.path.join(ZOO, preset, "card.json"))
+        if card is None:
+            lines.append(f"| {preset} | not published | | | | | {target} |")
+            continue
+        m = card.get("metrics", {})
+
+        def pct(key, digits=1):
+            return f"{100 * m[key]:.{digits}f}%" if m.get(key) is not None else "-"
+
+        ll = (f"{m['test_log_likelihood']:.2f} ({m.get('ll_examples') or 'all'})"
+              if m.get("test_log_likelihood") is not None else "-")
+        lines.append(f"| {preset} | {card.get('epochs')}, {card.get('date')} | {pct('acc_hungarian')} | "
+                     f"{pct('test_error', 2)} | {ll} | {pct('generation_purity')} | {target} |")
     return lines
 
 
@@ -808,6 +834,8 @@ def cmd_report(args):
           + " | ".join(mean_cell(SHU_LOGS.get(n, ())) for n in CHECKPOINTS) + " | |")
     print()
     print("\n".join(campaign_table(args.runs_dir)))
+    print()
+    print("\n".join(published_table()))
     print()
     print("\n".join(entropy_table(args.runs_dir)))
 

@@ -456,11 +456,34 @@ def test_campaign_table_states_each_preset_run_against_its_target(tmp_path, monk
     rows = campaign.campaign_table(str(runs))
     assert len(rows) == 2 + 4
     assert rows[5].startswith("| gmvae_mnist | e0 | 0 / 250 | >= 87% Hungarian") and rows[5].endswith("| not started |")
-    assert rows[2] == ("| cagem100_mnist | c100 | 2 / 300 | log p(x) >= -79.38; q(y|x) test error <= 3.33% | "
-                       "Hungarian 60.0%, q(y|x) test error 10.00%, validation -ELBO 95.50 |")
+    assert rows[2] == ("| cagem100_mnist | c100 | 2 / 300 | log p(x) >= -79.38; q(y\\|x) test error <= 3.33% | "
+                       "Hungarian 60.0%, q(y\\|x) test error 10.00%, validation -ELBO 95.50 |")
     # a run whose machine was lost after its last save says where it finished
     assert "| g0 (finished at 250 elsewhere) | 7 / 250 |" in rows[3] and "Hungarian 70.0%" in rows[3]
     assert rows[4].endswith("| >= 75% Hungarian | not started |")
+
+
+def test_published_table_states_each_targeted_preset_from_its_card(tmp_path, monkeypatch):
+    """log p(x) is measured only when a preset is published: the report
+    reads it from the card, with how many test images it covers."""
+    import json
+
+    campaign = _script("campaign")
+    (tmp_path / "cagem0_mnist").mkdir()
+    (tmp_path / "cagem0_mnist" / "card.json").write_text(json.dumps({"epochs": 300, "date": "2026-12-07", "metrics": {
+        "acc_hungarian": 0.2033, "test_log_likelihood": -84.823, "ll_examples": 10000, "generation_purity": 0.189}}))
+    (tmp_path / "cagem100_mnist").mkdir()
+    (tmp_path / "cagem100_mnist" / "card.json").write_text(json.dumps({"epochs": 42, "date": "2026-12-06", "metrics": {
+        "acc_hungarian": 0.9609, "test_error": 0.0391, "test_log_likelihood": -89.79, "ll_examples": None}}))
+    monkeypatch.setattr(campaign, "ZOO", str(tmp_path))
+    monkeypatch.setattr(campaign, "TARGETS", {"cagem0_mnist": "log p(x) >= -81.60", "cagem100_mnist": "t100",
+                                              "gmvae_fashion_mnist": ">= 75% Hungarian"})
+    rows = campaign.published_table()
+    assert len(rows) == 2 + 3
+    assert all(len(re.findall(r"(?<!\\)\|", row)) == 8 for row in rows)  # 7 cells each (an escaped \| inside one)
+    assert rows[2] == "| cagem0_mnist | 300, 2026-12-07 | 20.3% | - | -84.82 (10000) | 18.9% | log p(x) >= -81.60 |"
+    assert rows[3] == "| cagem100_mnist | 42, 2026-12-06 | 96.1% | 3.91% | -89.79 (all) | - | t100 |"
+    assert rows[4] == "| gmvae_fashion_mnist | not published | | | | | >= 75% Hungarian |"
 
 
 def test_entropy_table_reads_the_test_entropy_at_shus_epochs(tmp_path, monkeypatch, capsys):
