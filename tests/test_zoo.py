@@ -65,6 +65,11 @@ def test_publish_a_tiny_run_into_a_temporary_zoo(tmp_path, monkeypatch):
     for key in ("acc_hungarian", "test_neg_elbo", "knn_error_k5", "test_log_likelihood"):
         assert again["metrics"][key] == pytest.approx(card["metrics"][key], rel=1e-5), key
     assert json.load(open(entry / "card.json"))["metrics_command"].endswith("--reevaluate")
+    # where the figures were measured, with TF's threads (the seeded samples depend on both)
+    from tfmix import hardware
+
+    assert again["metrics_machine"].startswith(hardware.describe()) and "TF thread(s)" in again["metrics_machine"]
+    assert f"--reevaluate` ({again['metrics_machine']})." in (entry / "README.md").read_text()
     # a preset's recipe must match the run
     with pytest.raises(ValueError, match="wants 'vae'"):
         publish.publish("vae_mnist", run, ll_samples=2)
@@ -103,11 +108,13 @@ def test_publish_a_tiny_run_into_a_temporary_zoo(tmp_path, monkeypatch):
     assert judged["generation_per_cluster"] == 5 and judged["acc_hungarian"] == card["metrics"]["acc_hungarian"]
     for key in ("judged_generation", "generation_purity", "self_consistency"):
         assert 0 <= judged[key] <= 1 and key in (entry / "README.md").read_text()
-    assert "`rejudge-test`" in (entry / "README.md").read_text()
+    assert "`rejudge-test` (" in (entry / "README.md").read_text()  # with the machine that drew the samples
+    assert json.load(open(entry / "card.json"))["generation_machine"].endswith("TF thread(s)")
     assert "generation purity (judged samples, Hungarian)" in (entry / "README.md").read_text()  # front matter
     preset_utils.verify(str(entry))  # the manifest follows the new card
     again = publish.reevaluate("gmvae_mnist")
     assert again["metrics"]["generation_per_cluster"] == 100 and "generation_command" not in again
+    assert "generation_machine" not in again  # the generation measures are the metrics' now
     assert 0 <= again["metrics"]["self_consistency"] <= 1
 
 

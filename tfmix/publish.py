@@ -48,6 +48,18 @@ def machine_description():
     return hardware.describe()
 
 
+def measuring_machine():
+    """Where the metrics are measured: the machine and TensorFlow's
+    intra-op threads. The seeded samples of the generation measures depend
+    on both (a bfloat16 model's round-off changes with the CPU and the
+    number of threads), so a card records them beside the figures."""
+    import tensorflow as tf
+
+    threads = (tf.config.threading.get_intra_op_parallelism_threads()
+               or int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0") or 0) or os.cpu_count())
+    return f"{machine_description()}, {threads} TF thread(s)"
+
+
 def signature_table(model):
     """{name: {"inputs": ..., "outputs": ...}} as the card states them."""
     img = "float32 [N, " + ", ".join(map(str, model.image_shape)) + "] in [0, 1]"
@@ -151,7 +163,8 @@ def render_card(card):
     ]
     if m:
         lines += ["", "## Metrics (test split)", "",
-                  f"Measured on {card['date']} by `{card['metrics_command']}`.", "",
+                  f"Measured on {card['date']} by `{card['metrics_command']}`"
+                  + (f" ({card['metrics_machine']})." if card.get("metrics_machine") else "."), "",
                   "| metric | value | meaning |", "|---|---|---|"]
     for k, v in m.items():
         if k in METRIC_DOC:
@@ -165,9 +178,11 @@ def render_card(card):
         )
     if "generation_purity" in m:
         lines += ["", f"The generation measures judge {m['generation_per_cluster']} samples of each cluster "
-                      f"(`generate(y, seed=y)`) with the classifier `judge_{evaluation.judge_dataset(card['dataset'])}` "
+                      f"(`generate(y, seed=y)`; the same seed may draw other samples with another CPU or number "
+                      f"of threads) with the classifier `judge_{evaluation.judge_dataset(card['dataset'])}` "
                       "of the zoo (`scripts/train_judge.py`)"
-                      + (f"; measured on {card['generation_date']} by `{card['generation_command']}`."
+                      + (f"; measured on {card['generation_date']} by `{card['generation_command']}`"
+                         + (f" ({card['generation_machine']})." if card.get("generation_machine") else ".")
                          if card.get("generation_command") else ".")]
     if card.get("notes"):
         lines += ["", "## Notes", "", card["notes"]]
@@ -292,6 +307,7 @@ def publish(preset, run_dir, ll_samples=1000, export_ll_samples=100, notes="", c
         "date": datetime.date.today().isoformat(),
         "metrics": metrics,
         "metrics_command": command or f"python scripts/publish_zoo.py {preset} --run {run_dir} --ll-samples {ll_samples}",
+        "metrics_machine": measuring_machine(),
         "train_command": train_command or f"python scripts/train_zoo.py {preset} --runs-dir RUNS --epochs {progress['epochs_done']} --seed {config['seed']}",
         "notes": notes,
     }
@@ -360,6 +376,7 @@ def rejudge(preset, per_cluster=evaluation.GENERATION_PER_CLUSTER, command=None)
     card["metrics"].update(evaluation.scalar_generation(report), generation_per_cluster=int(per_cluster))
     card["generation_command"] = command or f"python scripts/publish_zoo.py {preset} --judge"
     card["generation_date"] = datetime.date.today().isoformat()
+    card["generation_machine"] = measuring_machine()
     write_card(presets.preset_dir(preset), card)
     return card
 
@@ -379,7 +396,9 @@ def reevaluate(preset, ll_samples=None, ll_limit=None, command=None):
     card["metrics"] = metrics
     card.pop("generation_command", None)  # measured again with the rest
     card.pop("generation_date", None)
+    card.pop("generation_machine", None)
     card["date"] = datetime.date.today().isoformat()
     card["metrics_command"] = command or f"python scripts/publish_zoo.py {preset} --reevaluate"
+    card["metrics_machine"] = measuring_machine()
     write_card(presets.preset_dir(preset), card)
     return card
