@@ -792,8 +792,9 @@ def published_table():
 
 
 def cmd_report(args):
-    """Markdown tables: the GMVAE runs' test accuracy at Shu's epochs, and
-    the campaign table of every preset run."""
+    """Markdown tables: the GMVAE runs' test accuracy at Shu's epochs, the
+    campaign table of every preset run, the targeted presets as published,
+    and the GMVAE runs' test entropy beside Shu's."""
     import platform
 
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
