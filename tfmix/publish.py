@@ -60,6 +60,12 @@ def measuring_machine():
     return f"{machine_description()}, {threads} TF thread(s)"
 
 
+def _measured_by(date, command, machine):
+    """"measured on DATE by `COMMAND` (MACHINE)." as a card states it; no
+    machine for the cards published before it was recorded."""
+    return f"on {date} by `{command}`" + (f" ({machine})." if machine else ".")
+
+
 def signature_table(model):
     """{name: {"inputs": ..., "outputs": ...}} as the card states them."""
     img = "float32 [N, " + ", ".join(map(str, model.image_shape)) + "] in [0, 1]"
@@ -163,8 +169,7 @@ def render_card(card):
     ]
     if m:
         lines += ["", "## Metrics (test split)", "",
-                  f"Measured on {card['date']} by `{card['metrics_command']}`"
-                  + (f" ({card['metrics_machine']})." if card.get("metrics_machine") else "."), "",
+                  "Measured " + _measured_by(card["date"], card["metrics_command"], card.get("metrics_machine")), "",
                   "| metric | value | meaning |", "|---|---|---|"]
     for k, v in m.items():
         if k in METRIC_DOC:
@@ -181,8 +186,8 @@ def render_card(card):
                       f"(`generate(y, seed=y)`; the same seed may draw other samples with another CPU or number "
                       f"of threads) with the classifier `judge_{evaluation.judge_dataset(card['dataset'])}` "
                       "of the zoo (`scripts/train_judge.py`)"
-                      + (f"; measured on {card['generation_date']} by `{card['generation_command']}`"
-                         + (f" ({card['generation_machine']})." if card.get("generation_machine") else ".")
+                      + ("; measured " + _measured_by(card["generation_date"], card["generation_command"],
+                                                     card.get("generation_machine"))
                          if card.get("generation_command") else ".")]
     if card.get("notes"):
         lines += ["", "## Notes", "", card["notes"]]
