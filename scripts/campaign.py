@@ -791,21 +791,19 @@ def published_table():
     return lines
 
 
-def cmd_report(args):
-    """Markdown tables: the GMVAE runs' test accuracy at Shu's epochs, the
-    campaign table of every preset run, the targeted presets as published,
-    and the GMVAE runs' test entropy beside Shu's."""
-    import platform
+#: the first line of the report, and of its tables in BENCHMARKS.md section 9 (`report --update`)
+REPORT_MARKER = "<!-- python scripts/campaign.py report;"
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.machine())
-    print(f"<!-- python scripts/campaign.py report; {time.strftime('%Y-%m-%d')}; {cpu}, {os.cpu_count()} cores -->")
+
+def gmvae_table(runs_dir):
+    """Markdown rows: the GMVAE runs' test accuracy at Shu's epochs, each
+    recipe's seed mean where all its seeds have the epoch, and Shu's logs."""
     heads = " | ".join(f"Shu epoch {n} (ours {e}): majority / Hungarian" for n, e in CHECKPOINTS.items())
-    print(f"| run | epochs (ours / Shu's) | training time | {heads} | training -ELBO (last 10) |")
-    print("|---|---|---|" + "---|" * len(CHECKPOINTS) + "---|")
+    lines = [f"| run | epochs (ours / Shu's) | training time | {heads} | training -ELBO (last 10) |",
+             "|---|---|---|" + "---|" * len(CHECKPOINTS) + "---|"]
     ours = {prefix: {} for prefix in SEED_GROUPS}  # group -> Shu's epoch -> its seeds' majority-vote accuracies
     for job in QUEUE:
-        d = state_dir(args.runs_dir, job)
+        d = state_dir(runs_dir, job)
         shu_like = job.get("preset") == "gmvae_mnist" or job.get("beside_shu")  # Shu's protocol on MNIST
         rows = log_rows(d) if shu_like else {}
         if not rows:
@@ -817,8 +815,8 @@ def cmd_report(args):
                          if r else "")
         done = epochs_done(d)
         p = read_json(os.path.join(d, "progress.json"), {})
-        print(f"| {run_label(job)} | {done} / {done / SHU_EPOCH:.0f} | {p.get('wall_time_s', 0) / 3600:.1f} h | "
-              + " | ".join(cells) + f" | {training_neg_elbo(d):.2f} |")
+        lines.append(f"| {run_label(job)} | {done} / {done / SHU_EPOCH:.0f} | {p.get('wall_time_s', 0) / 3600:.1f} h | "
+                     + " | ".join(cells) + f" | {training_neg_elbo(d):.2f} |")
         group = seed_group(job["run"])
         if group is not None:
             for n, e in CHECKPOINTS.items():
@@ -829,16 +827,64 @@ def cmd_report(args):
         cells = [mean_cell(ours[prefix][n]) if seeds and len(ours[prefix].get(n, ())) == seeds else ""
                  for n in CHECKPOINTS]
         if any(cells):
-            print(f"| {what} (`{prefix}*`): mean (majority), where all have the epoch | | | "
-                  + " | ".join(cells) + " | |")
-    print("| Shu's logs 0-6 (`logs/gmvae.log.*`, majority): mean | | | "
-          + " | ".join(mean_cell(SHU_LOGS.get(n, ())) for n in CHECKPOINTS) + " | |")
-    print()
-    print("\n".join(campaign_table(args.runs_dir)))
-    print()
-    print("\n".join(published_table()))
-    print()
-    print("\n".join(entropy_table(args.runs_dir)))
+            lines.append(f"| {what} (`{prefix}*`): mean (majority), where all have the epoch | | | "
+                         + " | ".join(cells) + " | |")
+    lines.append("| Shu's logs 0-6 (`logs/gmvae.log.*`, majority): mean | | | "
+                 + " | ".join(mean_cell(SHU_LOGS.get(n, ())) for n in CHECKPOINTS) + " | |")
+    return lines
+
+
+def report_tables(runs_dir):
+    """The report's tables, each a list of Markdown lines: GMVAE runs at
+    Shu's epochs (after the marker line naming the command, date and CPU),
+    the campaign table, the targeted presets as published, and the test
+    entropy of q(y|x)."""
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.machine())
+    marker = f"{REPORT_MARKER} {time.strftime('%Y-%m-%d')}; {cpu}, {os.cpu_count()} cores -->"
+    return [[marker] + gmvae_table(runs_dir), campaign_table(runs_dir), published_table(), entropy_table(runs_dir)]
+
+
+def update_report(path, tables):
+    """Replace, in the Markdown file `path`, the block that starts at the
+    line beginning with REPORT_MARKER (the marker and the tables after it,
+    each separated by one blank line) by `tables`; the rest of the file is
+    kept byte for byte. The file is rewritten whole or not at all."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    starts = [i for i, line in enumerate(lines) if line.startswith(REPORT_MARKER)]
+    if len(starts) != 1:
+        raise SystemExit(f"--update: {path} must have exactly one line starting with {REPORT_MARKER!r} "
+                         f"(where the tables go), found {len(starts)}")
+    end = starts[0] + 1
+    while end < len(lines) and (lines[end].startswith("|")
+                                or (lines[end] == "" and end + 1 < len(lines) and lines[end + 1].startswith("|"))):
+        end += 1
+    block = "\n\n".join("\n".join(t) for t in tables).split("\n")
+    text = "\n".join(lines[:starts[0]] + block + lines[end:])
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def cmd_report(args):
+    """Markdown tables: the GMVAE runs' test accuracy at Shu's epochs, the
+    campaign table of every preset run, the targeted presets as published,
+    and the GMVAE runs' test entropy beside Shu's. With `--update FILE`
+    the first three replace those under FILE's report marker (BENCHMARKS.md
+    section 9)."""
+    tables = report_tables(args.runs_dir)
+    print("\n\n".join("\n".join(t) for t in tables))
+    if args.update:
+        update_report(args.update, tables[:3])
+        print(f"\nwrote the first three tables into {args.update}")
 
 
 #: the seeds (0, 1, 2) of one GMVAE recipe, whose mean the report gives beside Shu's logs
@@ -1039,6 +1085,10 @@ def main(argv=None):
             s.add_argument("--ll-limit", type=int, default=None, help="test images for log p(x) (default all)")
             s.add_argument("--notes", default="", help="the card's notes")
             s.add_argument("--train-command", default=None, help="the card's training command")
+        if name == "report":
+            s.add_argument("--update", metavar="FILE", default=None,
+                           help="also write the first three tables into FILE in place of those under its "
+                                "report marker (e.g. BENCHMARKS.md)")
         if name == "plot":
             s.add_argument("--out", default=os.path.join(REPO, "docs", "figures", "campaign_gmvae_mnist.png"),
                            help="the PNG to write")

@@ -503,7 +503,7 @@ def test_entropy_table_reads_the_test_entropy_at_shus_epochs(tmp_path, monkeypat
                                             {"run": "other", "train": [], "epochs": 1}])
     monkeypatch.setattr(campaign, "QUEUE", campaign.QUEUE + [{"run": "started", "train": [], "epochs": 4,
                                                                "beside_shu": True}])
-    campaign.cmd_report(argparse.Namespace(runs_dir=str(runs)))  # a run with no finished epoch is left out
+    campaign.main(["report", "--runs-dir", str(runs)])  # a run with no finished epoch is left out
     assert "| started |" not in capsys.readouterr().out
     rows = campaign.entropy_table(str(runs))
     assert len(rows) == 2 + 1 + 1
@@ -526,9 +526,52 @@ def test_report_gives_each_seed_groups_mean_where_all_its_seeds_have_the_epoch(t
     monkeypatch.setattr(campaign, "SAVED", str(tmp_path / "saved"))
     monkeypatch.setattr(campaign, "QUEUE", [{"run": f"gmvae_eps_seed{s}", "train": [], "epochs": 250,
                                              "beside_shu": True} for s in range(2)])
-    campaign.cmd_report(argparse.Namespace(runs_dir=str(runs)))
+    campaign.main(["report", "--runs-dir", str(runs)])
     row = next(line for line in capsys.readouterr().out.splitlines() if "(`gmvae_eps_seed*`)" in line)
     assert [c.strip() for c in row.split("|")[4:6]] == ["75.0% (n = 2, 70.0-80.0%)", ""]
+
+
+def test_report_update_replaces_only_the_tables_under_the_marker(tmp_path, monkeypatch):
+    """`report --update FILE` puts the first three tables (GMVAE runs,
+    campaign, published) under FILE's marker line in place of the old ones,
+    keeps the text around them byte for byte, leaves the entropy table out,
+    and refuses a file without exactly one marker, leaving it untouched."""
+    campaign = _script("campaign")
+    runs = tmp_path / "runs"
+    (runs / "gmvae_eps_seed0").mkdir(parents=True)
+    (runs / "gmvae_eps_seed0" / "log.csv").write_text(
+        "epoch,neg_elbo,test_acc_majority,test_acc_hungarian,val_kl_y\n0,99.0,0.61,0.6,1.0\n")
+    (runs / "gmvae_eps_seed0" / "backup").mkdir()
+    (runs / "gmvae_eps_seed0" / "backup" / "training_metadata.json").write_text('{"epoch": 1}')
+    monkeypatch.setattr(campaign, "SAVED", str(tmp_path / "saved"))
+    monkeypatch.setattr(campaign, "ZOO", str(tmp_path / "zoo"))
+    monkeypatch.setattr(campaign, "QUEUE", [{"run": "gmvae_eps_seed0", "train": [], "epochs": 250,
+                                             "beside_shu": True, "preset": "gmvae_mnist"}])
+    before = "## 9. The campaign\n\nText before.\n\n"
+    after = "\n\nSessions 10-15: text after, | with a pipe.\n## 10. Next\n"
+    old = ("<!-- python scripts/campaign.py report; 2026-01-01; OLD CPU -->\n| old | gmvae |\n|---|---|\n\n"
+           "| old | campaign |\n|---|---|\n\n| old | published |\n|---|---|")
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text(before + old + after)
+    campaign.main(["report", "--runs-dir", str(runs), "--update", str(doc)])
+    text = doc.read_text()
+    assert text.startswith(before + campaign.REPORT_MARKER) and text.endswith(after)
+    assert "| old |" not in text and "OLD CPU" not in text
+    block = text[len(before):-len(after)]
+    tables = block.split("\n\n")
+    assert len(tables) == 3, tables
+    assert "| gmvae_eps_seed0 | 1 / 1 |" in tables[0]
+    assert tables[1].startswith("| preset | run |") and "| gmvae_mnist | gmvae_eps_seed0 | 1 / 250 |" in tables[1]
+    assert tables[2].startswith("| preset | published: epochs, date |")
+    assert "t_ent" not in text  # the entropy table stays in the printed report only
+    # once more: the marker block is found again and replaced, not duplicated
+    campaign.main(["report", "--runs-dir", str(runs), "--update", str(doc)])
+    assert doc.read_text() == text
+    doc.write_text(before + after)
+    with pytest.raises(SystemExit, match="exactly one line starting with"):
+        campaign.main(["report", "--runs-dir", str(runs), "--update", str(doc)])
+    assert doc.read_text() == before + after
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["BENCHMARKS.md", "runs"]
 
 
 def test_plot_draws_each_seed_groups_accuracy_per_shu_epoch(tmp_path, monkeypatch):
