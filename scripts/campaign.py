@@ -11,6 +11,7 @@
                                                  # preset run's epochs, the published presets' figures
     python scripts/campaign.py plot [--out PNG]  # the same per epoch beside Shu's logs (docs/figures/)
     python scripts/campaign.py publish RUN [--ll-limit N] [--notes "..."]  # a finished preset run -> zoo/<preset>/
+    python scripts/campaign.py prune [RUN ...] [--apply]  # the weights zoo/campaign/ no longer needs
 
 `run` snapshots the committed code (`git archive HEAD`) under the runs
 directory and trains from that snapshot (PYTHONPATH), so that editing the
@@ -31,7 +32,10 @@ published (`publish` runs `scripts/publish_zoo.py` on it and records
 and a finished seed, which keeps its weights until the continuation that
 chooses among the seeds has chosen (`chosen.json`, saved and restored with
 the continuation). A run already saved at its last epoch is not rewritten
-(dropping its weights then would cost a stop their size again in diffs).
+(dropping its weights then would cost a stop their size again in diffs):
+`prune` lists the weights that saved copies keep but no longer need, with
+what deleting them would add to a stop's diffs, and `--apply` deletes them
+(a few runs per stop, as the diff budget allows).
 """
 
 import argparse
@@ -59,6 +63,7 @@ RESUME_FILES = ("run.json", "progress.json", "log.csv", "backup/latest.weights.h
 AWAITING_FILES = RESUME_FILES + ("model.keras",)
 #: what a finished measurement run keeps in zoo/campaign/ (no weights)
 FINISHED_FILES = ("run.json", "progress.json", "log.csv", "backup/training_metadata.json", PUBLISHED_FILE)
+MIB = 1 << 20
 #: one of Shu's epochs is 500 steps of 100 images; ours is one pass over 60,000
 SHU_EPOCH = 50000 / 60000
 
@@ -977,8 +982,9 @@ def continuations_of(job):
 def needed_as_source(job, runs_dir):
     """Whether a finished run's weights are still needed: it is one of the
     seeds a `seed="best"` job chooses among, and that job has not chosen yet
-    (no chosen.json; once it has, the continuation has its own copy)."""
-    return any(not os.path.exists(os.path.join(run_dir_of(runs_dir, j), "chosen.json")) for j in continuations_of(job))
+    (no chosen.json in its run directory, or in its saved copy on a machine
+    that has not restored it; once chosen, the continuation has its own copy)."""
+    return any(not os.path.exists(os.path.join(state_dir(runs_dir, j), "chosen.json")) for j in continuations_of(job))
 
 
 def preset_of(job):
@@ -990,15 +996,27 @@ def preset_of(job):
     return job.get("preset") or (job.get("for_preset") if job.get("seed") == "best" else None)
 
 
-def awaiting_publication(job, runs_dir):
-    """Whether `job` is a preset run that has reached its epochs on this
-    machine, with its model (a run restored as finished has its log only),
-    and has not been published at them (`published.json`)."""
-    d = run_dir_of(runs_dir, job)
+def awaiting_publication(job, runs_dir, d=None):
+    """Whether `job` is a preset run that has reached its epochs in `d` (by
+    default its run directory on this machine), with its model (a run
+    restored as finished has its log only), and has not been published at
+    them (`published.json`)."""
+    d = d or run_dir_of(runs_dir, job)
     if (preset_of(job) is None or job.get("finished_elsewhere") or epochs_done(d) < job["epochs"]
             or not os.path.exists(os.path.join(d, "model.keras"))):
         return False
     return read_json(os.path.join(d, PUBLISHED_FILE), {}).get("epochs") != epochs_done(d)
+
+
+def keeps_weights(job, runs_dir, d):
+    """Whether the run (or saved copy) in `d` needs its weights: it has
+    epochs left to train, or is a seed its continuation has not chosen among
+    yet, or a preset run awaiting `publish`. A run finished on a lost
+    machine (`finished_elsewhere`) never resumes: its copy needs its log only."""
+    if job.get("finished_elsewhere"):
+        return False
+    return (epochs_done(d) < job["epochs"] or needed_as_source(job, runs_dir)
+            or awaiting_publication(job, runs_dir, d))
 
 
 def cmd_publish(args):
@@ -1046,7 +1064,7 @@ def cmd_save(args):
         # instead of training it again. A preset run not yet published keeps
         # its model too, which `publish` reads on whichever machine.
         waiting = awaiting_publication(job, args.runs_dir)
-        finished = done >= job["epochs"] and not needed_as_source(job, args.runs_dir) and not waiting
+        finished = not keeps_weights(job, args.runs_dir, d)
         names = FINISHED_FILES if finished else AWAITING_FILES if waiting else RESUME_FILES
         tmp = dst + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1071,11 +1089,60 @@ def cmd_save(args):
         print(f"(submission size not measured: {e})")
 
 
+#: the files of a saved copy that hold weights (what `prune` may delete)
+WEIGHT_FILES = ("backup/latest.weights.h5", "best.weights.h5", "model.keras")
+
+
+def prunable(runs_dir, runs=()):
+    """[(run, [weight files], bytes)] of the saved copies in zoo/campaign/
+    whose weights no run needs any more (`keeps_weights`), limited to
+    `runs` if given; an unknown name in `runs` is an error."""
+    queue = {j["run"]: j for j in QUEUE}
+    unknown = [r for r in runs if r not in queue]
+    if unknown:
+        raise SystemExit(f"prune: no run {', '.join(map(repr, unknown))} in the queue")
+    out = []
+    for name, job in queue.items():
+        dst = os.path.join(SAVED, name)
+        if (runs and name not in runs) or not os.path.isdir(dst) or keeps_weights(job, runs_dir, dst):
+            continue
+        files = [f for f in WEIGHT_FILES if os.path.exists(os.path.join(dst, f))]
+        if files:
+            out.append((name, files, sum(os.path.getsize(os.path.join(dst, f)) for f in files)))
+    return out
+
+
+def cmd_prune(args):
+    """Lists (and with --apply deletes) the weights saved copies no longer
+    need, with what each deletion adds to the stop's diffs (`git show
+    --binary` writes a deleted file's old content, deflated, base85)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from submission_size import literal_bytes
+
+    found = prunable(args.runs_dir, args.runs)
+    if not found:
+        print("prune: no saved copy keeps weights it no longer needs")
+        return
+    total = diff = 0
+    for name, files, size in found:
+        paths = [os.path.join(SAVED, name, f) for f in files]
+        cost = sum(literal_bytes(p) for p in paths)
+        total, diff = total + size, diff + cost
+        print(f"{name}: {', '.join(files)} ({size / MIB:.1f} MiB; {cost / MIB:.1f} MiB of diff)")
+        if args.apply:
+            for p in paths:
+                os.remove(p)
+    print(f"{'deleted' if args.apply else 'would delete'} {total / MIB:.1f} MiB in {len(found)} saved cop"
+          f"{'y' if len(found) == 1 else 'ies'}, {diff / MIB:.1f} MiB of a stop's diffs"
+          + ("" if args.apply else " (--apply to delete; name runs to prune a few)"))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, func in (("run", cmd_run), ("serve", cmd_serve), ("status", cmd_status), ("save", cmd_save),
-                       ("report", cmd_report), ("plot", cmd_plot), ("publish", cmd_publish), ("pause", None),
+                       ("report", cmd_report), ("plot", cmd_plot), ("publish", cmd_publish), ("prune", cmd_prune),
+                       ("pause", None),
                        ("resume", None), ("stop", None)):
         s = sub.add_parser(name)
         s.add_argument("--runs-dir", default=DEFAULT_RUNS)
@@ -1085,6 +1152,9 @@ def main(argv=None):
             s.add_argument("--ll-limit", type=int, default=None, help="test images for log p(x) (default all)")
             s.add_argument("--notes", default="", help="the card's notes")
             s.add_argument("--train-command", default=None, help="the card's training command")
+        if name == "prune":
+            s.add_argument("runs", nargs="*", help="only these runs' saved copies (default: every one)")
+            s.add_argument("--apply", action="store_true", help="delete the files (default: list them)")
         if name == "report":
             s.add_argument("--update", metavar="FILE", default=None,
                            help="also write the first three tables into FILE in place of those under its "

@@ -52,7 +52,7 @@ def pack_bytes(repo, base):
     return len(git(repo, "pack-objects", "--revs", "--stdout", "-q", data=f"HEAD\n^{base}\n".encode()))
 
 
-def _literal_bytes(path):
+def literal_bytes(path):
     """What `git diff --binary` writes for a new file: deflated, base85 (5 / 4)."""
     with open(path, "rb") as f:
         return len(zlib.compress(f.read())) * 5 // 4
@@ -63,7 +63,7 @@ def pending_diff_bytes(repo):
     tracked changes' binary diff and the untracked, not ignored files."""
     tracked = len(git(repo, "diff", "--binary", "HEAD"))
     untracked = git(repo, "ls-files", "--others", "--exclude-standard", "-z").split(b"\0")
-    return tracked + sum(_literal_bytes(os.path.join(repo, p.decode())) for p in untracked if p)
+    return tracked + sum(literal_bytes(os.path.join(repo, p.decode())) for p in untracked if p)
 
 
 def report(repo, base=None, budget=0.8, limit_mib=DIFF_LIMIT_MIB):

@@ -300,6 +300,14 @@ def test_campaign_keeps_the_seeds_weights_until_the_continuation_has_chosen(tmp_
     assert not (saved / "s1" / "backup" / "latest.weights.h5").exists() and (saved / "s1" / "log.csv").exists()
     assert (saved / "s0" / "backup" / "latest.weights.h5").exists()  # saved at its last epoch before: left alone
     assert (saved / "best" / "chosen.json").exists()
+    # `prune` finds the weights s0's copy kept although the choice is made, and deletes them with --apply only
+    assert [(name, files) for name, files, _ in campaign.prunable(str(runs))] == [("s0", ["backup/latest.weights.h5"])]
+    campaign.main(["prune", "--runs-dir", str(runs)])
+    assert (saved / "s0" / "backup" / "latest.weights.h5").exists()
+    campaign.main(["prune", "--runs-dir", str(runs), "--apply"])
+    assert not (saved / "s0" / "backup" / "latest.weights.h5").exists() and (saved / "s0" / "log.csv").exists()
+    assert (saved / "best" / "backup" / "latest.weights.h5").exists()  # 7 of 9 epochs: it resumes from them
+    assert campaign.prunable(str(runs)) == []
     import shutil
 
     shutil.rmtree(runs)  # a new machine
@@ -309,6 +317,50 @@ def test_campaign_keeps_the_seeds_weights_until_the_continuation_has_chosen(tmp_
     assert campaign.resolve(best, str(runs)) == (0, None)  # the saved choice, not a new one
     assert campaign.epochs_done(str(runs / "best")) == 7 and campaign.epochs_done(str(runs / "s1")) == 5
     assert (runs / "best" / "backup" / "latest.weights.h5").read_text() == "continued"
+
+
+def test_campaign_prune_keeps_the_weights_a_run_still_needs(tmp_path, monkeypatch, capsys):
+    """`prune` lists the saved copies' weights of runs finished on a lost
+    machine and of published or measurement runs, never those of a run with
+    epochs left or a preset run awaiting `publish`; named runs limit it, an
+    unknown name is refused before anything is deleted."""
+    campaign = _script("campaign")
+    runs, saved = tmp_path / "runs", tmp_path / "saved"
+
+    def copy(name, epoch, *extra):
+        d = saved / name
+        (d / "backup").mkdir(parents=True)
+        (d / "backup" / "training_metadata.json").write_text(f'{{"epoch": {epoch}}}')
+        for f in ("backup/latest.weights.h5", "log.csv") + extra:
+            (d / f).write_text("x" * 1000)
+
+    copy("training", 5)
+    copy("lost", 1)
+    copy("measured", 30)
+    copy("awaiting", 30, "model.keras")
+    copy("published", 30, "model.keras")
+    (saved / "published" / "published.json").write_text('{"epochs": 30}')
+    monkeypatch.setattr(campaign, "SAVED", str(saved))
+    monkeypatch.setattr(campaign, "QUEUE", [
+        {"run": "training", "train": [], "epochs": 30},
+        {"run": "lost", "train": [], "epochs": 30, "finished_elsewhere": "saved at 1; finished at 30 elsewhere"},
+        {"run": "measured", "train": [], "epochs": 30},
+        {"run": "awaiting", "preset": "p", "seed": 0, "epochs": 30},
+        {"run": "published", "preset": "q", "seed": 0, "epochs": 30}])
+    found = {name: files for name, files, _ in campaign.prunable(str(runs))}
+    assert found == {"lost": ["backup/latest.weights.h5"], "measured": ["backup/latest.weights.h5"],
+                     "published": ["backup/latest.weights.h5", "model.keras"]}
+    with pytest.raises(SystemExit, match="no run 'nope' in the queue"):
+        campaign.main(["prune", "--runs-dir", str(runs), "lost", "nope", "--apply"])
+    assert (saved / "lost" / "backup" / "latest.weights.h5").exists()
+    campaign.main(["prune", "--runs-dir", str(runs), "lost", "published", "--apply"])
+    out = capsys.readouterr().out
+    assert "deleted" in out and "2 saved copies" in out and "MiB of a stop's diffs" in out
+    left = {p.relative_to(saved).as_posix() for p in saved.rglob("*.h5")} | {
+        p.relative_to(saved).as_posix() for p in saved.rglob("*.keras")}
+    assert left == {"training/backup/latest.weights.h5", "measured/backup/latest.weights.h5",
+                    "awaiting/backup/latest.weights.h5", "awaiting/model.keras"}
+    assert all((saved / n / "log.csv").exists() for n in ("lost", "published"))
 
 
 def test_campaign_keeps_a_finished_preset_run_until_it_is_published(tmp_path, monkeypatch, capsys):
