@@ -1142,8 +1142,7 @@ def main(argv=None):
     sub = p.add_subparsers(dest="cmd", required=True)
     for name, func in (("run", cmd_run), ("serve", cmd_serve), ("status", cmd_status), ("save", cmd_save),
                        ("report", cmd_report), ("plot", cmd_plot), ("publish", cmd_publish), ("prune", cmd_prune),
-                       ("pause", None),
-                       ("resume", None), ("stop", None)):
+                       ("pause", None), ("resume", None), ("stop", None)):
         s = sub.add_parser(name)
         s.add_argument("--runs-dir", default=DEFAULT_RUNS)
         if name == "publish":
