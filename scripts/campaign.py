@@ -867,16 +867,11 @@ def update_report(path, tables):
     while end < len(lines) and (lines[end].startswith("|")
                                 or (lines[end] == "" and end + 1 < len(lines) and lines[end + 1].startswith("|"))):
         end += 1
+    from tfmix.utils import atomic_path
+
     block = "\n\n".join("\n".join(t) for t in tables).split("\n")
-    text = "\n".join(lines[:starts[0]] + block + lines[end:])
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines[:starts[0]] + block + lines[end:]))
 
 
 def cmd_report(args):
@@ -963,14 +958,13 @@ def cmd_plot(args):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6.5, loc="lower right")
     fig.tight_layout()
-    tmp = args.out + ".tmp.png"
+    from tfmix.utils import atomic_path
+
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, args.out)
+        with atomic_path(args.out, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     print(f"wrote {args.out}: " + ", ".join(f"{p} ({len(c)} run(s))" for p, c in curves.items()))
 
 
@@ -1080,13 +1074,19 @@ def cmd_save(args):
         print(f"saved {job['run']} at epoch {done} to {dst}" + (" (finished: log only)" if finished else "")
               + (" (finished, model and weights kept until `publish`)" if waiting else ""))
     # each save of a 25 MB run adds about 60 MB to the stop's diffs: say where the stop stands
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import submission_size
-
+    submission_size = _submission_size()
     try:
         print(submission_size.describe(submission_size.report(REPO)))
     except (subprocess.CalledProcessError, SystemExit) as e:
         print(f"(submission size not measured: {e})")
+
+
+def _submission_size():
+    """scripts/submission_size.py (beside this script), what `save` and `prune` measure diffs with."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import submission_size
+
+    return submission_size
 
 
 #: the files of a saved copy that hold weights (what `prune` may delete)
@@ -1116,9 +1116,7 @@ def cmd_prune(args):
     """Lists (and with --apply deletes) the weights saved copies no longer
     need, with what each deletion adds to the stop's diffs (`git show
     --binary` writes a deleted file's old content, deflated, base85)."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from submission_size import literal_bytes
-
+    literal_bytes = _submission_size().literal_bytes
     found = prunable(args.runs_dir, args.runs)
     if not found:
         print("prune: no saved copy keeps weights it no longer needs")
