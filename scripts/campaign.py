@@ -425,16 +425,23 @@ def cpu_flags():
         return set()
 
 
+def cpu_vendor():
+    """This machine's CPU vendor (`tfmix.hardware.cpu_vendor`)."""
+    from tfmix.hardware import cpu_vendor
+
+    return cpu_vendor()
+
+
 def runs_here(job):
     """Whether this CPU suits `job`: its `cpu_flag` (a flag the CPU must
     have) and its `cpu_kind` (the kind `tfmix.hardware.cpu_kind` names,
-    e.g. "avx512_bf16": AVX-512 BF16 without AMX)."""
+    e.g. "avx512_bf16": AVX-512 BF16 without AMX on an AMD CPU)."""
     from tfmix.hardware import cpu_kind
 
     flags = cpu_flags()
     if job.get("cpu_flag") and job["cpu_flag"] not in flags:
         return False
-    return not job.get("cpu_kind") or cpu_kind(frozenset(flags)) == job["cpu_kind"]
+    return not job.get("cpu_kind") or cpu_kind(frozenset(flags), cpu_vendor()) == job["cpu_kind"]
 
 
 def run_dir_of(runs_dir, job):

@@ -698,13 +698,16 @@ def test_submission_size_counts_every_committed_version_and_the_work_tree(tmp_pa
 def test_campaign_jobs_wait_for_their_cpu_flag_and_kind(monkeypatch):
     """A job names a flag the CPU must have (`cpu_flag`) or the kind of
     `tfmix.hardware.cpu_kind` (`cpu_kind`: AVX-512 BF16 without AMX is not
-    an AMX CPU's kind, although an AMX CPU has the avx512_bf16 flag)."""
+    an AMX CPU's kind, although an AMX CPU has the avx512_bf16 flag, nor an
+    Intel CPU's without AMX: the kind is AMD's)."""
     campaign = _script("campaign")
     amx = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
     epyc = {"avx2", "avx512f", "avx512_bf16"}
     job = {"run": "j", "train": [], "epochs": 1, "cpu_kind": "avx512_bf16"}
-    for flags, kind_ok in ((amx, False), (epyc, True), ({"avx2"}, False)):
+    for flags, vendor, kind_ok in ((amx, "GenuineIntel", False), (epyc, "AuthenticAMD", True),
+                                   (epyc, "GenuineIntel", False), ({"avx2"}, "AuthenticAMD", False)):
         monkeypatch.setattr(campaign, "cpu_flags", lambda flags=flags: set(flags))
+        monkeypatch.setattr(campaign, "cpu_vendor", lambda vendor=vendor: vendor)
         assert campaign.runs_here(job) is kind_ok
         assert campaign.runs_here({**job, "cpu_kind": None, "cpu_flag": "avx512_bf16"}) is ("avx512_bf16" in flags)
         assert campaign.runs_here({"run": "any", "train": [], "epochs": 1})

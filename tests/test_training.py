@@ -139,6 +139,7 @@ def test_a_resumed_float32_run_keeps_its_xla_default_on_a_bfloat16_cpu(tmp_path,
     from tfmix import hardware, runs
 
     monkeypatch.setattr(hardware, "cpu_flags", lambda path=None: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(hardware, "cpu_vendor", lambda path=None: "AuthenticAMD")
     kw = {"batch_size": 50, "seed": 0, "limit": 100, "num_labels": "all",
           "model_kwargs": {"hidden_units": [8], "class_latent_dim": 1, "shared_latent_dim": 1}}
     assert runs.resolve_jit_compile(runs.run_config("nvae", "mnist", epochs=1, **kw)) is False  # a new run: bfloat16

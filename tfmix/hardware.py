@@ -1,8 +1,9 @@
 """The CPU this process runs on, and the training defaults that depend on it.
 
 The project's machines change from one day to the next (an Intel Xeon with
-AMX, an AMD EPYC with AVX-512 BF16, an AMD EPYC with AVX2 only), and which
-dtype trains fastest depends on the kind (BENCHMARKS.md section 11):
+AMX, an AMD EPYC with AVX-512 BF16, an AMD EPYC with AVX2 only, an Intel
+Xeon with AVX-512 BF16 whose AMX its hypervisor hides), and which dtype
+trains fastest depends on the kind (BENCHMARKS.md section 11):
 
 - ``"amx"`` (AMX tiles, native bfloat16 matmuls): in mixed bfloat16 a GMVAE
   epoch took 0.79-0.89x the float32 time, M2 0.75-0.81x, CaGeM 0.74-0.81x,
@@ -13,7 +14,7 @@ dtype trains fastest depends on the kind (BENCHMARKS.md section 11):
   a GMVAE epoch took 0.72x the time of plain mixed bfloat16 (two rounds),
   and its 30-epoch run matched the float32 twin again (-ELBO 94.23 / 94.41,
   log p(x) -89.08 / -89.43, accuracy 66.4% / 67.9%; 2026-12-04);
-- ``"avx512_bf16"`` (bfloat16 dot products, no AMX): GMVAE 0.70-0.90x the
+- ``"avx512_bf16"`` (bfloat16 dot products, no AMX, an AMD CPU): GMVAE 0.70-0.90x the
   float32 time (2026-12-03), -ELBO 94.39 against 94.52 after 30 epochs;
   with the decoder's output layer in bfloat16 too and 10 steps per
   execution, 1.25-1.36x faster than float32 (median 1.34x over five
@@ -21,7 +22,13 @@ dtype trains fastest depends on the kind (BENCHMARKS.md section 11):
   twin (validation -ELBO 94.42 / 94.52, log p(x) -89.32, accuracy 57.0% /
   59.2%);
 - ``"other"`` (e.g. AVX2 only): bfloat16 is emulated; CaGeM and InfoCatVAE
-  steps took 1.4x / 1.3x longer than in float32.
+  steps took 1.4x / 1.3x longer than in float32. An Intel CPU with
+  avx512_bf16 but no AMX is of this kind too: on such a Xeon (model 207,
+  AMX hidden by its hypervisor) oneDNN's native bfloat16 matmuls
+  (``brg_matmul:avx512_core_bf16``) peaked at 75-130 GFLOP/s against
+  float32's 189-239, and the AMD kind's bfloat16 defaults took 1.08-1.60x
+  the float32 baseline's epoch time for all five models (two interleaved
+  rounds, 2026-12-08).
 
 So `gmvae` trains in mixed bfloat16 by default on the first two kinds,
 with its decoder's output layer in bfloat16 too, and
@@ -56,8 +63,10 @@ seed-to-seed noise (issue 18); `--dtype-policy float32` or
 Example:
 >>> default_dtype_policy({"avx2", "fma"}, model="gmvae")
 'float32'
->>> default_dtype_policy({"avx2", "avx512f", "avx512_bf16"}, model="gmvae")
+>>> default_dtype_policy({"avx2", "avx512f", "avx512_bf16"}, model="gmvae", vendor="AuthenticAMD")
 'mixed_bfloat16_logits'
+>>> default_dtype_policy({"avx2", "avx512f", "avx512_bf16"}, model="gmvae", vendor="GenuineIntel")
+'float32'
 >>> default_dtype_policy({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}, model="gmvae")
 'mixed_bfloat16_logits'
 """
@@ -67,8 +76,10 @@ import platform
 
 #: the CPU flags that decide the fast paths (FMA / AVX-512 / bfloat16 / AMX matmuls)
 SPEED_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "amx_int8")
-#: the kinds, fastest matmul hardware first, each with the flag that marks it
-CPU_KINDS = (("amx", "amx_bf16"), ("avx512_bf16", "avx512_bf16"), ("other", None))
+#: the kinds, fastest bfloat16 matmuls first, each with the flag that marks it and the CPU vendor
+#: it needs (None: any): AVX-512 BF16 without AMX was measured faster than float32 on AMD EPYC
+#: only; on an Intel Xeon (AMX hidden by its hypervisor) bfloat16 was slower (module docstring)
+CPU_KINDS = (("amx", "amx_bf16", None), ("avx512_bf16", "avx512_bf16", "AuthenticAMD"), ("other", None, None))
 #: what `tfmix train --dtype-policy` accepts; "auto" resolves to this CPU's default for the model
 DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_bfloat16_logits")
 #: each concrete policy as (the Keras dtype policy, the models' `decoder_logits_dtype`):
@@ -95,16 +106,34 @@ def cpu_flags(path="/proc/cpuinfo"):
     return frozenset()
 
 
-def cpu_kind(flags=None):
-    """"amx", "avx512_bf16" or "other" for a set of CPU flags (default: this CPU's)."""
-    flags = cpu_flags() if flags is None else frozenset(flags)
-    return next(kind for kind, flag in CPU_KINDS if flag is None or flag in flags)
+def cpu_vendor(path="/proc/cpuinfo"):
+    """The `vendor_id` of the first CPU in `path` ("AuthenticAMD", "GenuineIntel"; "" where unreadable)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
-def default_dtype_policy(flags=None, model=None):
+def cpu_kind(flags=None, vendor=None):
+    """"amx", "avx512_bf16" or "other" for a CPU with these flags and this
+    `vendor_id` (`CPU_KINDS`). Without `flags`, this CPU's flags and (unless
+    given) vendor; with `flags` and no `vendor` the vendor is unknown, which
+    is never the AMD-only "avx512_bf16" kind."""
+    if flags is None:
+        flags, vendor = cpu_flags(), cpu_vendor() if vendor is None else vendor
+    flags = frozenset(flags)
+    return next(kind for kind, flag, maker in CPU_KINDS
+                if flag is None or (flag in flags and maker in (None, vendor)))
+
+
+def default_dtype_policy(flags=None, model=None, vendor=None):
     """The dtype policy `auto` means for `model` (a `tfmix.MODELS` name) on a
-    CPU with these flags (default: this one)."""
-    return DEFAULT_DTYPE_POLICY[cpu_kind(flags)].get(model, "float32")
+    CPU with these flags and vendor (default: this one; see `cpu_kind`)."""
+    return DEFAULT_DTYPE_POLICY[cpu_kind(flags, vendor)].get(model, "float32")
 
 
 def default_jit_compile(model_class, policy):
@@ -115,11 +144,11 @@ def default_jit_compile(model_class, policy):
     return bool(model_class.default_jit_compile) and policy == "float32"
 
 
-def resolve_dtype_policy(policy, flags=None, model=None):
+def resolve_dtype_policy(policy, flags=None, model=None, vendor=None):
     """`policy` itself, or this CPU's default for `model` for "auto"."""
     if policy not in DTYPE_POLICIES:
         raise ValueError(f"`policy` must be one of {DTYPE_POLICIES}, got {policy!r}")
-    return default_dtype_policy(flags, model) if policy == "auto" else policy
+    return default_dtype_policy(flags, model, vendor) if policy == "auto" else policy
 
 
 def keras_dtype_policy(policy):
