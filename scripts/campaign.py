@@ -1039,10 +1039,10 @@ def cmd_publish(args):
     returncode = subprocess.run(cmd, cwd=REPO).returncode
     if returncode != 0:
         sys.exit(f"publish_zoo.py failed (exit code {returncode}); {args.run} stays unpublished")
-    tmp = os.path.join(d, PUBLISHED_FILE + ".tmp")
-    with open(tmp, "w") as f:
+    from tfmix.utils import atomic_path
+
+    with atomic_path(os.path.join(d, PUBLISHED_FILE)) as tmp, open(tmp, "w") as f:
         json.dump({"preset": preset, "epochs": done, "date": time.strftime("%Y-%m-%d")}, f)
-    os.replace(tmp, os.path.join(d, PUBLISHED_FILE))
     print(f"published {args.run} at epoch {done} as zoo/{preset}/ (`save` records it in zoo/campaign/)")
 
 
