@@ -94,28 +94,27 @@ DEFAULT_DTYPE_POLICY = {"amx": {"gmvae": "mixed_bfloat16_logits", "cagem": "mixe
                         "other": {}}
 
 
-def cpu_flags(path="/proc/cpuinfo"):
-    """The flags of the first CPU in `path` (empty where it is unreadable)."""
+def _cpuinfo_field(name, path):
+    """The value of the first CPU's `name` line in `path` (None where it is
+    missing or the file unreadable)."""
     try:
         with open(path) as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if line.startswith(name):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return frozenset()
+    return None
+
+
+def cpu_flags(path="/proc/cpuinfo"):
+    """The flags of the first CPU in `path` (empty where it is unreadable)."""
+    return frozenset((_cpuinfo_field("flags", path) or "").split())
 
 
 def cpu_vendor(path="/proc/cpuinfo"):
     """The `vendor_id` of the first CPU in `path` ("AuthenticAMD", "GenuineIntel"; "" where unreadable)."""
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
+    return _cpuinfo_field("vendor_id", path) or ""
 
 
 def cpu_kind(flags=None, vendor=None):
@@ -169,14 +168,7 @@ def _settings(policy):
 
 def cpu_model(path="/proc/cpuinfo"):
     """The CPU's model name (`platform`'s answer where /proc is unreadable)."""
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo_field("model name", path) or platform.processor() or platform.machine()
 
 
 def describe():
