@@ -417,12 +417,10 @@ def training_neg_elbo(run_dir, last=10):
 
 
 def cpu_flags():
-    """This machine's CPU flags (the `flags` line of /proc/cpuinfo), empty where unreadable."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next((l for l in f if l.startswith("flags")), ":").split(":", 1)[1].split())
-    except OSError:
-        return set()
+    """This machine's CPU flags (`tfmix.hardware.cpu_flags`), empty where unreadable."""
+    from tfmix.hardware import cpu_flags
+
+    return set(cpu_flags())
 
 
 def cpu_vendor():
